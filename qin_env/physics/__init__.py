@@ -28,8 +28,11 @@ from qin_env.physics.free_space import (
 )
 from qin_env.physics.qkd import (
     SHOR_PRESKILL_QBER_THRESHOLD,
+    bb84_gain,
     binary_entropy,
     decoy_bb84_key_rate,
+    decoy_bb84_key_rate_from_transmittance,
+    entanglement_qber,
     eve_detection_probability,
     intercept_resend_qber,
     plob_bound,
@@ -39,12 +42,15 @@ from qin_env.physics.qkd import (
 __all__ = [
     "SHOR_PRESKILL_QBER_THRESHOLD",
     "SPEED_OF_LIGHT_IN_FIBER_KM_PER_S",
+    "bb84_gain",
     "bbpssw_purify",
     "binary_entropy",
     "chsh_value",
     "decohered_fidelity",
     "decoy_bb84_key_rate",
+    "decoy_bb84_key_rate_from_transmittance",
     "detected_count_rate",
+    "entanglement_qber",
     "eve_detection_probability",
     "fiber_delay_s",
     "fiber_transmittance",

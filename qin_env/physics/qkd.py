@@ -79,34 +79,67 @@ def decoy_bb84_key_rate(
     f_ec: ArrayLike = 1.22,
     sifting: ArrayLike = 0.5,
 ) -> jax.Array:
-    """Secret bits per pulse of asymptotic decoy-state BB84 with weak coherent pulses.
+    """Secret bits per pulse of asymptotic decoy-state BB84 with weak coherent pulses over fiber.
 
     GLLP with infinitely many decoys (single-photon yield and error known exactly); the defaults
     are the GYS experiment's parameters used by Lo, Ma and Chen (Gobby, Yuan, Shields 2004).
     """
     check_range("length_km", length_km, 0.0, float("inf"))
+    eta_channel = fiber_transmittance(length_km, alpha_db_per_km)
+    return decoy_bb84_key_rate_from_transmittance(
+        eta_channel, mu=mu, eta_bob=eta_bob, y0=y0, e_detector=e_detector, f_ec=f_ec, sifting=sifting
+    )
+
+
+def decoy_bb84_key_rate_from_transmittance(
+    eta_channel: ArrayLike,
+    *,
+    mu: ArrayLike = 0.48,
+    eta_bob: ArrayLike = 0.045,
+    y0: ArrayLike = 1.7e-6,
+    e_detector: ArrayLike = 0.033,
+    f_ec: ArrayLike = 1.22,
+    sifting: ArrayLike = 0.5,
+) -> jax.Array:
+    """Decoy-state BB84 secret bits per pulse for any channel transmittance (fiber, free space)."""
+    check_range("eta_channel", eta_channel, 0.0, 1.0)
     check_range("mu", mu, 0.0, float("inf"), low_open=True)
     check_range("eta_bob", eta_bob, 0.0, 1.0)
     check_range("y0", y0, 0.0, 1.0)
     check_range("e_detector", e_detector, 0.0, 0.5)
     check_range("f_ec", f_ec, 1.0, float("inf"))
     check_range("sifting", sifting, 0.0, 1.0)
-    length_km = as_float(length_km)
-    dt = length_km.dtype
+    eta_channel = as_float(eta_channel)
+    dt = eta_channel.dtype
     mu, eta_bob, y0 = (jnp.asarray(v, dt) for v in (mu, eta_bob, y0))
     e_detector, f_ec = jnp.asarray(e_detector, dt), jnp.asarray(f_ec, dt)
     e0 = 0.5
-    eta = eta_bob * fiber_transmittance(length_km, alpha_db_per_km)
+    eta = eta_bob * eta_channel
     # Gain, QBER, single-photon yield and error (Ma, Qi, Zhao, Lo, PRA 72, 012326, 2005, Eqs. 2-9)
-    q_mu = y0 + 1.0 - jnp.exp(-eta * mu)
-    e_mu = (e0 * y0 + e_detector * (1.0 - jnp.exp(-eta * mu))) / q_mu
+    q_mu = y0 - jnp.expm1(-eta * mu)
+    e_mu = (e0 * y0 - e_detector * jnp.expm1(-eta * mu)) / jnp.maximum(q_mu, jnp.finfo(dt).tiny)
     y1 = y0 + eta - y0 * eta
     q1 = y1 * mu * jnp.exp(-mu)
-    e1 = jnp.clip((e0 * y0 + e_detector * eta) / y1, 0.0, 0.5)
+    e1 = jnp.clip((e0 * y0 + e_detector * eta) / jnp.maximum(y1, jnp.finfo(dt).tiny), 0.0, 0.5)
     # GLLP: R >= q {-Q_mu f H2(E_mu) + Q_1 [1 - H2(e_1)]} (Lo, Ma, Chen, PRL 94, 230504, 2005, Eq. 1)
     rate = sifting * (-q_mu * f_ec * binary_entropy(jnp.clip(e_mu, 0.0, 0.5))
                       + q1 * (1.0 - binary_entropy(e1)))
     return jnp.maximum(rate, 0.0)
+
+
+def bb84_gain(eta_total: ArrayLike, mu: ArrayLike = 0.48, y0: ArrayLike = 1.7e-6) -> jax.Array:
+    """Detection probability per weak coherent pulse: Q_mu = Y0 + 1 - exp(-eta mu)."""
+    check_range("eta_total", eta_total, 0.0, 1.0)
+    eta_total = as_float(eta_total)
+    # Q_mu (Ma, Qi, Zhao, Lo, PRA 72, 012326, 2005, Eq. 3)
+    return jnp.asarray(y0, eta_total.dtype) - jnp.expm1(-eta_total * mu)
+
+
+def entanglement_qber(f: ArrayLike) -> jax.Array:
+    """Bit error rate of BBM92 key measured on a Werner pair of fidelity f: 2(1-F)/3."""
+    check_range("f", f, 0.25, 1.0)
+    # Two of the three non-Phi+ Bell states flip a Z (or X) outcome (Bennett, Brassard, Mermin, PRL 68, 557, 1992)
+    return 2.0 * (1.0 - as_float(f)) / 3.0
 
 
 def plob_bound(eta: ArrayLike) -> jax.Array:

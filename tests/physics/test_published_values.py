@@ -187,3 +187,20 @@ def test_free_space_loss_is_tens_of_db_at_leo_and_worse_at_low_elevation():
     assert 10.0 < zenith_db < 40.0  # Bourgoin et al. 2013 report ~20-40 dB downlinks
     low = float(free_space_transmittance(1500.0, elevation_rad=np.radians(15.0)))
     assert low < float(free_space_transmittance(500.0))
+
+
+def test_decoy_rate_from_transmittance_equals_the_fiber_form():
+    from qin_env.physics import decoy_bb84_key_rate_from_transmittance
+
+    for length in (0.0, 40.0, 120.0):
+        eta = fiber_transmittance(length, alpha_db_per_km=0.21)
+        assert float(decoy_bb84_key_rate_from_transmittance(eta)) == pytest.approx(
+            float(decoy_bb84_key_rate(length)), rel=1e-6
+        )
+
+
+def test_entanglement_based_qber_of_a_werner_pair():
+    from qin_env.physics import entanglement_qber
+
+    assert float(entanglement_qber(1.0)) == 0.0
+    assert float(entanglement_qber(0.25)) == pytest.approx(0.5)

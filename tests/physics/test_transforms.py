@@ -21,6 +21,11 @@ CASES = {
         [0.05, 0.12, 0.25], 2.0,
     ),
     "decoy_bb84_key_rate": (ph.decoy_bb84_key_rate, [0.0, 25.0, 100.0], -5.0),
+    "decoy_bb84_key_rate_from_transmittance": (
+        ph.decoy_bb84_key_rate_from_transmittance, [0.01, 0.1, 0.6], 1.5,
+    ),
+    "bb84_gain": (ph.bb84_gain, [0.0, 0.01, 0.5], -0.2),
+    "entanglement_qber": (ph.entanglement_qber, [0.3, 0.8, 1.0], 0.1),
     "plob_bound": (ph.plob_bound, [0.0, 0.3, 0.9], 1.1),
     "werner_swap_fidelity": (lambda f: ph.werner_swap_fidelity(f, 0.9), [0.3, 0.8, 1.0], 0.2),
     "decohered_fidelity": (lambda t: ph.decohered_fidelity(0.95, t, 0.01), [0.0, 1e-3, 0.05], -1.0),
