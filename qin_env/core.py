@@ -97,7 +97,7 @@ def action_nvec(params: Params, agent: str) -> tuple[int, ...]:
 
 ORCHESTRATOR_FIELDS = ("quality", "local_quality", "latency", "delivered", "buffer_fill", "key_fill",
                        "pair_fill", "pair_fidelity", "qber_estimate", "alarm")
-AGGREGATOR_FIELDS = (*ORCHESTRATOR_FIELDS, "model_qubits", "episodes", "arrivals", "channel", "time")
+AGGREGATOR_FIELDS = (*ORCHESTRATOR_FIELDS, "model_qubits", "episodes", "arrivals", "channel", "quantum_share", "time")
 EVE_FIELDS = ("plain_traffic", "alarm", "tapping")
 
 
@@ -183,6 +183,7 @@ def observations(state: State, params: Params) -> dict[str, jax.Array]:
         state.episodes / max_episodes,
         state.arrivals_bits / expected,
         eta_score,
+        params.quantum_share,
         jnp.full(params.n_aggregators, time_frac),
     ], axis=1)
     agg = jnp.clip(jnp.concatenate([links, own], axis=1), 0.0, 1.0)

@@ -1,0 +1,1 @@
+"""Adapters of the functional core to PettingZoo and Gymnasium; no dynamics live here."""

@@ -1,0 +1,73 @@
+"""Fixed policies that live with the environment: random and the rule-based heuristic.
+
+They are pure functions `(key, obs_dict, params) -> action_dict`, jit-able, so the Gymnasium
+faces can play the agents a user does not control. `agents/` wraps them for its registry.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from qin_env.core import AGGREGATOR_FIELDS, PQC, QKD, TELEPORT, action_nvec, agent_names
+from qin_env.params import Params
+
+_F = {name: i for i, name in enumerate(AGGREGATOR_FIELDS)}
+
+
+def random_policy(key: jax.Array, obs: dict[str, jax.Array], params: Params) -> dict[str, jax.Array]:
+    """Uniform random action for every agent."""
+    out = {}
+    for name, k in zip(agent_names(params), jax.random.split(key, len(agent_names(params))), strict=True):
+        nvec = jnp.asarray(action_nvec(params, name))
+        out[name] = jnp.floor(jax.random.uniform(k, nvec.shape) * nvec).astype(jnp.int32)
+    return out
+
+
+def _heuristic_aggregator(o: jax.Array, params: Params) -> jax.Array:
+    """Rules of thumb of a network operator for one aggregator."""
+    quantum_share = o[_F["quantum_share"]]
+    classical = quantum_share <= 0.0
+    suspicious = (o[_F["alarm"]] > 0) | (o[_F["qber_estimate"]] > 0.08)  # estimate/0.5 > 0.08: QBER > 4 %
+    key_low = o[_F["key_fill"]] < 0.3
+    pairs_ready = (o[_F["pair_fill"]] > 0.2) & (o[_F["pair_fidelity"]] > 0.6)
+    # Quantum payloads only survive teleportation; hybrid ones use pairs when there are enough,
+    # key when the QBER rises, and post-quantum encryption when there is neither.
+    channel = jnp.where(
+        classical, jnp.where(suspicious, PQC, PQC),
+        jnp.where((quantum_share >= 1.0) | pairs_ready, TELEPORT, jnp.where(key_low, PQC, QKD)),
+    )
+    payload = jnp.where(o[_F["buffer_fill"]] > 0.5, 0, 1)
+    n_keygen = len(params.keygen_levels)
+    keygen = jnp.where(classical, 0, jnp.where(key_low, n_keygen - 1, 1 if n_keygen > 1 else 0))
+    n_test = len(params.test_fraction_levels)
+    test = jnp.where(suspicious, n_test - 1, min(1, n_test - 1))
+    budget_free = (1.0 - o[_F["model_qubits"]]) * (params.memory_levels - 1)
+    memory = jnp.where(classical, 0, jnp.floor(budget_free + 1e-6))
+    n_throttle = len(params.throttle_levels)
+    throttle = jnp.where(o[_F["buffer_fill"]] > 0.8, n_throttle - 1,
+                         jnp.where(o[_F["buffer_fill"]] > 0.5, min(1, n_throttle - 1), 0))
+    return jnp.stack([channel, payload, keygen, test, memory, throttle]).astype(jnp.int32)
+
+
+def heuristic_policy(key: jax.Array, obs: dict[str, jax.Array], params: Params) -> dict[str, jax.Array]:
+    """Rule-based team: fewer episodes near the SLO, protection when the QBER rises, key on demand."""
+    del key
+    a = params.n_aggregators
+    n_fields = 10
+    links = obs["orchestrator"][: n_fields * a].reshape(a, n_fields)
+    latency = links[:, 2]  # latency / (2 SLO)
+    buffer_fill = links[:, 4]
+    n_ep = len(params.episodes_levels)
+    busy = (latency > 0.4) | (buffer_fill > 0.5)
+    episodes = jnp.where(busy, 1, min(3, n_ep - 1))
+    width = jnp.full(a, min(1, len(params.model_qubits_levels) - 1))
+    out = {"orchestrator": jnp.stack([episodes, width], axis=1).reshape(-1).astype(jnp.int32)}
+    for i in range(a):
+        out[f"aggregator_{i}"] = _heuristic_aggregator(obs[f"aggregator_{i}"], params)
+    if "eve" in agent_names(params):
+        out["eve"] = jnp.array([1, len(action_nvec(params, "eve")) and 1], jnp.int32)
+    return out
+
+
+POLICIES = {"random": random_policy, "heuristic": heuristic_policy}
