@@ -188,7 +188,6 @@ class Params:
     throttle_levels: tuple[float, ...] = static_field()
     memory_levels: int = static_field()
     distill_teacher: int = static_field()
-    config_hash: str = static_field()
     # per-aggregator arrays [A]
     link_length_km: jax.Array
     eta_fiber: jax.Array
@@ -256,7 +255,6 @@ def params_from_config(config: Mapping[str, Any]) -> Params:
         throttle_levels=tuple(config["actions.throttle"]),
         memory_levels=config["hardware.qubit_budget"] + 1,
         distill_teacher=config["learning.distill_teacher"],
-        config_hash=config_hash(config),
         link_length_km=jnp.asarray(lengths, f32),
         eta_fiber=jnp.asarray(eta_fiber, f32),
         repeater_segments=jnp.asarray(repeaters, f32),
