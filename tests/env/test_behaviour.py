@@ -75,13 +75,13 @@ def test_pairs_stored_longer_deliver_lower_teleportation_fidelity():
     hold = constant_actions(params, aggregator=(1, 0, 1, 0, 2, 0))
     from qin_env import core
 
-    obs, state = core.reset(KEY, params)
+    _, state = core.reset(KEY, params)
     step = jax.jit(core.step)
     for t in range(3):
-        obs, state, *_ = step(jax.random.PRNGKey(t), state, fill, params)
+        _, state, *_ = step(jax.random.PRNGKey(t), state, fill, params)
     fidelities = []
     for t in range(6):
-        obs, state, _, _, _, infos = step(jax.random.PRNGKey(10 + t), state, hold, params)
+        _obs, state, _, _, _, infos = step(jax.random.PRNGKey(10 + t), state, hold, params)
         fidelities.append(float(ph.teleportation_fidelity(infos["orchestrator"]["kpi"]["mean_fidelity"])))
     assert np.all(np.diff(fidelities) < 0)
     expected = ph.teleportation_fidelity(ph.decohered_fidelity(0.97, 6.0, 5.0))
@@ -94,8 +94,8 @@ def test_qubit_budget_over_allocation_is_clipped_and_reported():
     acts = constant_actions(params, orchestrator=(3, 2), aggregator=(1, 0, 0, 0, 8, 0))
     from qin_env import core
 
-    obs, state = core.reset(KEY, params)
-    obs, state, _, _, _, infos = jax.jit(core.step)(KEY, state, acts, params)
+    _, state = core.reset(KEY, params)
+    _obs, state, _, _, _, infos = jax.jit(core.step)(KEY, state, acts, params)
     assert float(infos["orchestrator"]["kpi"]["budget_violation"]) > 0.0
     assert float(infos["aggregator_0"]["budget_clipped_qubits"]) > 0.0
     modes = float(params.hw["memory_modes_per_qubit"])

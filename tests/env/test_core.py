@@ -24,7 +24,7 @@ def _tree_equal(a, b):
 
 
 def test_every_kpi_is_reported_with_a_documented_unit(params):
-    obs, state = core.reset(jax.random.PRNGKey(0), params)
+    _obs, state = core.reset(jax.random.PRNGKey(0), params)
     _, _, _, _, _, infos = core.step(jax.random.PRNGKey(1), state, constant_actions(params), params)
     for agent in core.agent_names(params):
         kpi = infos[agent]["kpi"]
@@ -42,7 +42,7 @@ def test_same_key_same_actions_give_bit_identical_results(params):
 
 
 def test_jit_matches_eager_step(params):
-    obs, state = core.reset(jax.random.PRNGKey(0), params)
+    _obs, state = core.reset(jax.random.PRNGKey(0), params)
     acts = constant_actions(params)
     eager = core.step(jax.random.PRNGKey(5), state, acts, params)
     compiled = jax.jit(core.step)(jax.random.PRNGKey(5), state, acts, params)
@@ -52,11 +52,11 @@ def test_jit_matches_eager_step(params):
 
 def test_vmap_over_keys_equals_one_by_one(params):
     keys = jax.random.split(jax.random.PRNGKey(0), 4)
-    obs_b, state_b = jax.vmap(core.reset, in_axes=(0, None))(keys, params)
+    _obs_b, state_b = jax.vmap(core.reset, in_axes=(0, None))(keys, params)
     acts = jax.tree.map(lambda x: jnp.broadcast_to(x, (4, *x.shape)), constant_actions(params))
     out_b = jax.jit(jax.vmap(core.step, in_axes=(0, 0, 0, None)))(keys, state_b, acts, params)
     for i in range(4):
-        obs, state = core.reset(keys[i], params)
+        _obs, state = core.reset(keys[i], params)
         single = jax.jit(core.step)(keys[i], state, constant_actions(params), params)
         for x, y in zip(jax.tree.leaves(out_b), jax.tree.leaves(single), strict=True):
             np.testing.assert_allclose(np.asarray(x[i], np.float64), np.asarray(y, np.float64), rtol=1e-5, atol=1e-4)
@@ -64,9 +64,9 @@ def test_vmap_over_keys_equals_one_by_one(params):
 
 def test_episode_truncates_at_max_steps_and_never_terminates():
     params = load_params("metro_qkd", {"episode.max_steps": 5})
-    obs, state = core.reset(jax.random.PRNGKey(0), params)
+    _, state = core.reset(jax.random.PRNGKey(0), params)
     for t in range(5):
-        obs, state, _, terms, truncs, _ = core.step(jax.random.PRNGKey(t), state, constant_actions(params), params)
+        _obs, state, _, terms, truncs, _ = core.step(jax.random.PRNGKey(t), state, constant_actions(params), params)
         assert not bool(terms["__all__"])
         assert bool(truncs["orchestrator"]) == (t == 4)
 
@@ -86,7 +86,7 @@ def test_auto_reset_restarts_and_keeps_the_final_observation():
 
 
 def test_observations_are_float32_inside_the_unit_box(params):
-    (_, kpi), state = rollout(params, jax.random.PRNGKey(0), 30, policy=random_policy)
+    (_, _kpi), state = rollout(params, jax.random.PRNGKey(0), 30, policy=random_policy)
     obs = core.observations(state, params)
     for agent, o in obs.items():
         assert o.dtype == jnp.float32 and o.shape == (core.obs_size(params, agent),)

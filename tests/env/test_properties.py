@@ -55,7 +55,7 @@ def test_random_parameters_and_actions_stay_finite_and_in_the_box(overrides, see
     overrides = dict(overrides, **{"eve.mode": mode, "episode.max_steps": 30,
                                    "topology.link_length_max_km": overrides["topology.link_length_min_km"] + 40.0})
     params = load_params("metro_qkd", overrides)
-    (final_obs, state), (obs, rewards, kpi, terms) = _run_jit(params, jax.random.PRNGKey(seed))
+    (_final_obs, state), (obs, rewards, kpi, terms) = _run_jit(params, jax.random.PRNGKey(seed))
     for leaf in jax.tree.leaves((state, obs, rewards, kpi, terms)):
         assert bool(jnp.all(jnp.isfinite(leaf))), "a NaN or inf escaped a step"
     for o in jax.tree.leaves(obs):
