@@ -9,10 +9,14 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from qin_env.core import AGGREGATOR_FIELDS, PQC, QKD, TELEPORT, action_nvec, agent_names
+from qin_env.core import AGGREGATOR_FIELDS, ORCHESTRATOR_FIELDS, PQC, QKD, TELEPORT, action_nvec, agent_names
 from qin_env.params import Params
 
 _F = {name: i for i, name in enumerate(AGGREGATOR_FIELDS)}
+
+
+def _HEURISTIC_WIDTH(params: Params) -> int:  # the heuristic orchestrator's model-width level
+    return min(1, len(params.model_qubits_levels) - 1)
 
 
 def random_policy(key: jax.Array, obs: dict[str, jax.Array], params: Params) -> dict[str, jax.Array]:
@@ -34,16 +38,18 @@ def _heuristic_aggregator(o: jax.Array, params: Params) -> jax.Array:
     # Quantum payloads only survive teleportation; hybrid ones use pairs when there are enough,
     # key when the QBER rises, and post-quantum encryption when there is neither.
     channel = jnp.where(
-        classical, jnp.where(suspicious, PQC, PQC),
+        classical, PQC,
         jnp.where((quantum_share >= 1.0) | pairs_ready, TELEPORT, jnp.where(key_low, PQC, QKD)),
     )
-    payload = jnp.where(o[_F["buffer_fill"]] > 0.5, 0, 1)
+    payload = jnp.where(o[_F["buffer_fill"]] > 0.5, 0, min(1, len(params.payload_bits_levels) - 1))
     n_keygen = len(params.keygen_levels)
     keygen = jnp.where(classical, 0, jnp.where(key_low, n_keygen - 1, 1 if n_keygen > 1 else 0))
     n_test = len(params.test_fraction_levels)
     test = jnp.where(suspicious, n_test - 1, min(1, n_test - 1))
-    budget_free = (1.0 - o[_F["model_qubits"]]) * (params.memory_levels - 1)
-    memory = jnp.where(classical, 0, jnp.floor(budget_free + 1e-6))
+    # leave room for the width in use and for the width the heuristic orchestrator asks for
+    budget = params.memory_levels - 1
+    in_use = jnp.maximum(o[_F["model_qubits"]] * budget, params.model_qubits_levels[_HEURISTIC_WIDTH(params)])
+    memory = jnp.where(classical, 0, jnp.clip(jnp.floor(budget - in_use + 1e-4), 0, budget))
     n_throttle = len(params.throttle_levels)
     throttle = jnp.where(o[_F["buffer_fill"]] > 0.8, n_throttle - 1,
                          jnp.where(o[_F["buffer_fill"]] > 0.5, min(1, n_throttle - 1), 0))
@@ -54,19 +60,19 @@ def heuristic_policy(key: jax.Array, obs: dict[str, jax.Array], params: Params) 
     """Rule-based team: fewer episodes near the SLO, protection when the QBER rises, key on demand."""
     del key
     a = params.n_aggregators
-    n_fields = 10
+    n_fields = len(ORCHESTRATOR_FIELDS)
     links = obs["orchestrator"][: n_fields * a].reshape(a, n_fields)
     latency = links[:, 2]  # latency / (2 SLO)
     buffer_fill = links[:, 4]
     n_ep = len(params.episodes_levels)
     busy = (latency > 0.4) | (buffer_fill > 0.5)
     episodes = jnp.where(busy, 1, min(3, n_ep - 1))
-    width = jnp.full(a, min(1, len(params.model_qubits_levels) - 1))
+    width = jnp.full(a, _HEURISTIC_WIDTH(params))
     out = {"orchestrator": jnp.stack([episodes, width], axis=1).reshape(-1).astype(jnp.int32)}
     for i in range(a):
         out[f"aggregator_{i}"] = _heuristic_aggregator(obs[f"aggregator_{i}"], params)
     if "eve" in agent_names(params):
-        out["eve"] = jnp.array([1, len(action_nvec(params, "eve")) and 1], jnp.int32)
+        out["eve"] = jnp.array([1, 1], jnp.int32)  # a fixed eve: taps link 0 at the middle level
     return out
 
 
