@@ -430,7 +430,7 @@ def _step(key: jax.Array, state: State, actions: dict[str, jax.Array], params: P
         backlog_bits=backlog,
         key_bits=key_pool - key_used,
         pairs=pool - pairs_used,
-        pair_fidelity=pool_fidelity,
+        pair_fidelity=jnp.where(pool - pairs_used > 0, pool_fidelity, 0.25),
         qber_estimate=qber_est,
         alarm=alarm.astype(jnp.float32),
         latency_s=latency,
