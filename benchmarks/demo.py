@@ -14,7 +14,8 @@ import jax.numpy as jnp
 from tqdm import tqdm
 
 from benchmarks import plot_key_rates
-from qin_env import core, physics as ph
+from qin_env import core
+from qin_env import physics as ph
 from qin_env.params import DEFAULT_SCENARIO, load_params
 from qin_env.policies import POLICIES
 from qin_env.render import render_rgb
