@@ -203,19 +203,19 @@ def action_masks(state: State, params: Params) -> dict[str, jax.Array]:
     no quantum memory; a quantum aggregator may not ask for more memory than its budget leaves
     beside the computation qubits currently in use.
     """
-    masks = {}
-    for name in agent_names(params):
-        masks[name] = jnp.ones(sum(action_nvec(params, name)), bool)
-    n_modes = len(CHANNEL_MODES)
+    masks = {name: jnp.ones(sum(action_nvec(params, name)), bool)
+             for name in agent_names(params) if not name.startswith("aggregator_")}
+    nvec = action_nvec(params, "aggregator_0")
+    classical = params.is_classical[:, None]
+    channel = jnp.where(classical, jnp.arange(len(CHANNEL_MODES)) <= PQC, True)
     memory = jnp.arange(params.memory_levels, dtype=jnp.float32)
-    for i in range(params.n_aggregators):
-        classical = params.is_classical[i]
-        channel = jnp.where(classical, jnp.arange(n_modes) <= PQC, True)
-        free = params.qubit_budget[i] - state.model_qubits[i]
-        memory_ok = jnp.where(classical, memory == 0, (memory <= free) | (memory == 0))
-        nvec = action_nvec(params, f"aggregator_{i}")
-        parts = [channel] + [jnp.ones(n, bool) for n in nvec[1:4]] + [memory_ok, jnp.ones(nvec[5], bool)]
-        masks[f"aggregator_{i}"] = jnp.concatenate(parts)
+    free = (params.qubit_budget - state.model_qubits)[:, None]
+    memory_ok = jnp.where(classical, memory == 0, (memory <= free) | (memory == 0))
+    a = params.n_aggregators
+    ones = jnp.ones((a, sum(nvec[1:4])), bool)
+    table = jnp.concatenate([channel, ones, memory_ok, jnp.ones((a, nvec[5]), bool)], axis=1)
+    for i in range(a):
+        masks[f"aggregator_{i}"] = table[i]
     return masks
 
 
