@@ -12,7 +12,6 @@ Measures (median of repeats after warm-up, compile time apart):
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time
@@ -26,6 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 import qin_env
+from benchmarks.io import save_figure, write_json
 from qin_env import core
 from qin_env.params import load_params
 from qin_env.policies import random_policy
@@ -169,8 +169,7 @@ def plot_scaling(result: dict[str, Any], out: Path) -> Path:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
+    save_figure(fig, out)
     plt.close(fig)
     return out
 
@@ -242,10 +241,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(markdown(result))
     plot_scaling(result["scaling"], args.plot)
     if args.json:
-        tmp = args.json.with_suffix(args.json.suffix + ".tmp")
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(result, indent=2))
-        tmp.replace(args.json)
+        write_json(args.json, result)
     return result
 
 
