@@ -211,14 +211,12 @@ def make(
 
 
 def _ppo_factory(network: str) -> Factory:
-    """Factory of the JAX PPO agent with one network, importing `agents.ppo` only when called."""
+    """Factory of a trained JAX PPO agent with one network, importing the trainer only when called."""
 
-    def factory(**kwargs: Any) -> Agent:
-        ppo = importlib.import_module("agents.ppo")
-        if not hasattr(ppo, "make_agent"):
-            raise ImportError(f"agent '{network}-ppo' needs agents.ppo.make_agent(network=..., scenario=..., "
-                              "overrides=..., checkpoint=..., **kwargs), which agents.ppo does not define")
-        return ppo.make_agent(network=network, **kwargs)
+    def factory(scenario: str = "metro_qkd", overrides: Any = None, checkpoint: Any = None, **kwargs: Any) -> Agent:
+        trained = importlib.import_module("agents.trained")
+        return trained.make_agent(network=network, scenario=scenario, overrides=overrides, checkpoint=checkpoint,
+                                  **kwargs)
 
     factory.__doc__ = f"PPO in JAX + optax with the {network.upper()} actor-critic of agents.networks."
     return factory

@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--algorithm", default="ippo", choices=["ippo", "mappo", "reinforce"])
     p.add_argument("--eval-episodes", type=_positive_int("--eval-episodes"), default=16)
+    p.add_argument("--seed", type=_positive_int("--seed", 0), default=0, help="base seed; seed k trains on split k")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="scenario override, repeatable")
     p.set_defaults(func=cmd_train)
 

@@ -1,19 +1,23 @@
 """`make demo`: the main job on the default scenario, with what a user should look at.
 
-Rolls out the random and heuristic teams on `metro_qkd` (compiled, several seeds at once),
-prints their returns and mean KPIs, renders the network mid-episode and writes the key-rate plot.
+Trains the variational-circuit PPO team on `metro_qkd` for a few minutes (several seeds at once),
+evaluates it against the random and heuristic teams on the true reward, prints the table, and
+writes the learning curve, a render of the network mid-episode and the key-rate plot.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 from tqdm import tqdm
 
-from benchmarks import plot_key_rates
+import agents
+from benchmarks import cli, plot_key_rates
+from benchmarks.evaluate import evaluate_agent
 from qin_env import core
 from qin_env import physics as ph
 from qin_env.params import DEFAULT_SCENARIO, load_params
@@ -83,27 +87,40 @@ def render_snapshot(scenario: str, out: Path, steps: int = 30) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Evaluate the fixed teams, print the table, write the pictures."""
+    """Train vqc-ppo for a few minutes, compare it with the fixed teams, write the pictures."""
     parser = argparse.ArgumentParser(description="QIN-Gym demo on one scenario")
     parser.add_argument("--scenario", default=DEFAULT_SCENARIO)
-    parser.add_argument("--episodes", type=int, default=16, help="episodes (seeds) per policy, at least 1")
-    parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="folder for the pictures")
+    parser.add_argument("--episodes", type=int, default=16, help="evaluation episodes (seeds) per agent, at least 1")
+    parser.add_argument("--steps", type=int, default=400_000, help="training env steps per seed")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds trained at once")
+    parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder")
     args = parser.parse_args(argv)
-    if args.episodes < 1:
-        parser.error(f"--episodes={args.episodes} is outside the allowed range [1, inf)")
+    for flag in ("episodes", "steps", "seeds"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag}={getattr(args, flag)} is outside the allowed range [1, inf)")
+    cli.main(["train", "--scenario", args.scenario, "--agent", "vqc-ppo", "--steps", str(args.steps),
+              "--seeds", str(args.seeds), "--out", str(args.out), "--eval-episodes", str(args.episodes)])
+    summary = json.loads((args.out / "summary.json").read_text())
     results = {}
     for name in tqdm(("random", "heuristic"), desc=f"evaluating on {args.scenario}"):
         results[name] = evaluate(name, args.scenario, args.episodes)
-    header = "| policy | return | " + " | ".join(SHOWN_KPIS) + " |"
-    print(header + "\n|" + " --- |" * (len(SHOWN_KPIS) + 2))
+    trained = evaluate_agent(agents.make("vqc-ppo", scenario=args.scenario, checkpoint=str(args.out)),
+                             args.scenario, episodes=args.episodes)
+    results["vqc-ppo (best seed)"] = {"mean_return": trained["mean_return"], "std_return": trained["std_return"],
+                                      **trained["kpi"]}
+    header = "| agent | return | " + " | ".join(SHOWN_KPIS) + " |"
+    print("\n" + header + "\n|" + " --- |" * (len(SHOWN_KPIS) + 2))
     for name, r in results.items():
         print(f"| {name} | {r['mean_return']:.2f} ± {r['std_return']:.2f} | "
               + " | ".join(f"{r[k]:.3g}" for k in SHOWN_KPIS) + " |")
+    print(f"\nvqc-ppo mean over {summary['seeds']} seeds: {summary['mean_return']:.2f}; "
+          f"{summary['parameters_per_agent_network']} parameters per agent circuit")
     print()
     print(link_table())
     snapshot = render_snapshot(args.scenario, args.out / "network.png")
     curve = plot_key_rates.main(str(args.out / "key_rate_vs_distance.png"))
-    print(f"\nnetwork picture: {snapshot}\nkey rate versus distance: {curve}")
+    print(f"\nlearning curve: {args.out / 'learning_curve.png'}\nnetwork picture: {snapshot}\n"
+          f"key rate versus distance: {curve}")
 
 
 if __name__ == "__main__":

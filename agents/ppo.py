@@ -1,0 +1,416 @@
+"""IPPO, MAPPO and REINFORCE for the env's agents, end to end in JAX (PureJaxRL style).
+
+`make_train(config)` returns a pure `train(key)`: rollouts are a `lax.scan` of `core.step` over
+`num_envs` vmapped copies, and the updates are `lax.scan`s over epochs and minibatches, so
+`jax.jit(jax.vmap(make_train(cfg)))(keys)` trains several seeds at once (Lu et al., NeurIPS 2022,
+"Discovered Policy Optimisation", purejaxrl/ppo.py). Every learning agent lives on one leading
+axis (`agents.multiagent.AgentStack`) and one `jax.vmap` runs all their networks.
+
+- IPPO: each agent its own actor and critic on its own observation (de Witt et al. 2020, "Is
+  independent learning all you need in the StarCraft multi-agent challenge?").
+- MAPPO: the same actors; the critic is a separate MLP whose input is the global state, the
+  concatenation of every agent's observation (Yu et al., NeurIPS 2022 Datasets and Benchmarks,
+  "The Surprising Effectiveness of PPO in Cooperative Multi-Agent Games"). The actor network's
+  own value head is unused.
+- REINFORCE: discounted Monte-Carlo returns within the rollout minus their batch mean per agent,
+  one full-batch gradient step per rollout, no critic (Williams 1992). Returns are cut at the
+  rollout's end, so set `num_steps` to a multiple of the episode length for unbiased returns.
+
+Without `share_parameters` each agent also has its own optimiser state and gradient clipping
+(a vmapped optax update), so agents are independent learners in the full sense.
+
+Episodes end only at `max_steps`; every observation carries the time fraction, so treating
+truncation as terminal (no bootstrap across it) keeps the value target Markov.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from agents.multiagent import AgentStack, action_masks_from_obs
+from agents.networks import ActorCritic, mlp_actor_critic, param_count
+from qin_env import core
+from qin_env.params import Params, load_params
+from qin_env.policies import POLICIES
+
+ALGORITHMS = ("ippo", "mappo", "reinforce")
+Policy = Callable[[jax.Array, dict[str, jax.Array], Params], dict[str, jax.Array]]
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    """Everything a training run depends on (frozen and hashable)."""
+
+    scenario: str = "metro_qkd"
+    """Scenario name (scenarios/*.toml) or path to a TOML file."""
+    overrides: tuple[tuple[str, Any], ...] = ()
+    """Dotted-key scenario overrides as (key, value) pairs, e.g. (("episode.max_steps", 50),)."""
+    learners: tuple[str, ...] | None = None
+    """Agents that learn, in stack order; None means every agent of the scenario."""
+    others_policy: str = "heuristic"
+    """Fixed policy (qin_env.policies.POLICIES) playing the agents that do not learn."""
+    algorithm: str = "ippo"
+    """"ippo" (own critics), "mappo" (centralised critic on the global state) or "reinforce"."""
+    network: str = "mlp"
+    """Actor-critic of each agent: "mlp" or "vqc" (agents/vqc.py)."""
+    hidden: tuple[int, ...] = (64, 64)
+    """MLP hidden sizes (stable-baselines3's default MlpPolicy is (64, 64))."""
+    n_qubits: int = 4
+    """Qubits of the variational circuit (network="vqc")."""
+    n_layers: int = 3
+    """Variational layers with data re-uploading (network="vqc")."""
+    vqc_backend: str = "fused"
+    """Simulator backend of agents/vqc.py (network="vqc")."""
+    share_parameters: bool = False
+    """One network for all learners, an agent one-hot appended to its input."""
+    critic_hidden: tuple[int, ...] = (64, 64)
+    """Hidden sizes of MAPPO's centralised critic MLP."""
+    num_envs: int = 64
+    """Parallel env copies per rollout."""
+    num_steps: int = 128
+    """Env steps per copy per rollout."""
+    total_timesteps: int = 1_000_000
+    """Env steps over the whole run (all copies); updates = total // (num_envs * num_steps)."""
+    update_epochs: int = 4
+    """PPO epochs over each rollout (REINFORCE: always 1)."""
+    num_minibatches: int = 4
+    """Minibatches per epoch (REINFORCE: always 1, the full batch)."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE λ (Schulman et al., ICLR 2016)."""
+    clip_eps: float = 0.2
+    """PPO ratio clip, also used for the value clip."""
+    ent_coef: float = 0.01
+    """Weight of the summed component entropies."""
+    vf_coef: float = 0.5
+    """Weight of the value loss."""
+    max_grad_norm: float = 0.5
+    """Global-norm gradient clip (per agent unless parameters are shared)."""
+    lr: float = 3e-4
+    """Adam learning rate."""
+    anneal_lr: bool = True
+    """Decay the learning rate linearly to 0 over the run."""
+    normalize_advantages: bool = True
+    """Standardise advantages per minibatch and agent."""
+    kpis: tuple[str, ...] = ("model_quality", "latency_s", "leaked_bits", "slo_violation", "dropped_bits")
+    """KPIs (core.KPI_UNITS) averaged over each rollout in the metrics."""
+
+    def env_params(self) -> Params:
+        """The scenario's `Params` with the overrides applied."""
+        return load_params(self.scenario, dict(self.overrides))
+
+
+class Transition(NamedTuple):
+    """One env step of every copy, learners on axis -2 where there is one."""
+
+    inputs: jax.Array  # [N, I] network inputs
+    global_state: jax.Array  # [G]
+    mask: jax.Array  # [N, K*M]
+    action: jax.Array  # [N, K]
+    log_prob: jax.Array  # [N]
+    value: jax.Array  # [N]
+    reward: jax.Array  # [N]
+    done: jax.Array  # []
+    team_reward: jax.Array  # []
+    kpi: dict[str, jax.Array]
+
+
+def _mlp_critic(in_dim: int, hidden: Sequence[int]) -> tuple[Callable, Callable]:
+    """A tanh MLP value function (init, apply) for MAPPO's centralised critic."""
+    sizes = [in_dim, *hidden, 1]
+
+    def init(key: jax.Array) -> list[dict[str, jax.Array]]:
+        keys = jax.random.split(key, len(sizes) - 1)
+        scales = [np.sqrt(2)] * (len(sizes) - 2) + [1.0]
+        return [{"w": jax.nn.initializers.orthogonal(s)(k, (a, b), jnp.float32), "b": jnp.zeros(b, jnp.float32)}
+                for k, s, (a, b) in zip(keys, scales, itertools.pairwise(sizes), strict=True)]
+
+    def apply(layers: list[dict[str, jax.Array]], x: jax.Array) -> jax.Array:
+        for layer in layers[:-1]:
+            x = jnp.tanh(x @ layer["w"] + layer["b"])
+        return (x @ layers[-1]["w"] + layers[-1]["b"])[0]
+
+    return init, apply
+
+
+def make_network(config: PPOConfig, stack: AgentStack) -> ActorCritic:
+    """The actor-critic every learner uses, sized for the stack's padded layout."""
+    in_dim = stack.input_dim(config.share_parameters)
+    if config.network == "mlp":
+        return mlp_actor_critic(in_dim, stack.n_logits, config.hidden)
+    if config.network == "vqc":
+        from agents.vqc import vqc_actor_critic
+
+        return vqc_actor_critic(in_dim, stack.n_logits, n_qubits=config.n_qubits, n_layers=config.n_layers,
+                                backend=config.vqc_backend)
+    raise ValueError(f"unknown network {config.network!r}; use 'mlp' or 'vqc'")
+
+
+class _Model(NamedTuple):
+    """The stacked networks of a config: how to initialise them and run them on [N, ...] inputs."""
+
+    stack: AgentStack
+    init: Callable[[jax.Array], dict[str, Any]]
+    policy: Callable[[dict[str, Any], jax.Array], tuple[jax.Array, jax.Array]]  # inputs [N, I] -> [N, K*M], [N]
+    forward: Callable[[dict[str, Any], jax.Array, jax.Array], tuple[jax.Array, jax.Array]]  # + global state
+
+
+def _build(config: PPOConfig, env_params: Params) -> _Model:
+    if config.algorithm not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {config.algorithm!r}; use one of {ALGORITHMS}")
+    stack = AgentStack.from_params(env_params, config.learners)
+    net = make_network(config, stack)
+    n, shared = stack.n_agents, config.share_parameters
+    critic_in = stack.global_state_dim + (n if shared else 0)
+    critic_init, critic_apply = _mlp_critic(critic_in, config.critic_hidden)
+    axis = None if shared else 0
+
+    def init(key: jax.Array) -> dict[str, Any]:
+        k_net, k_critic = jax.random.split(key)
+        one = (lambda f, k: f(k)) if shared else (lambda f, k: jax.vmap(f)(jax.random.split(k, n)))
+        params = {"net": one(net.init, k_net)}
+        if config.algorithm == "mappo":
+            params["critic"] = one(critic_init, k_critic)
+        return params
+
+    def policy(params: dict[str, Any], inputs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return jax.vmap(net.apply, in_axes=(axis, 0))(params["net"], inputs)
+
+    def forward(params: dict[str, Any], inputs: jax.Array, global_state: jax.Array) -> tuple[jax.Array, jax.Array]:
+        logits, value = policy(params, inputs)
+        if config.algorithm != "mappo":
+            return logits, value
+        g = jnp.broadcast_to(global_state, (n, global_state.shape[-1]))
+        if shared:
+            g = jnp.concatenate([g, jnp.eye(n, dtype=g.dtype)], axis=-1)
+        return logits, jax.vmap(critic_apply, in_axes=(axis, 0))(params["critic"], g)
+
+    return _Model(stack, init, policy, forward)
+
+
+def network_param_count(config: PPOConfig, total: bool = False) -> int:
+    """Trainable scalars of one learner's actor-critic, or (`total`) of everything `train` optimises."""
+    model = _build(config, config.env_params())
+    shapes = jax.eval_shape(model.init, jax.random.key(0))
+    if total:
+        return param_count(shapes)
+    net = param_count(shapes["net"])
+    return net if config.share_parameters else net // model.stack.n_agents
+
+
+def make_train(config: PPOConfig, progress: Callable[[], None] | None = None) -> Callable[[jax.Array], dict[str, Any]]:
+    """A pure, jit-able `train(key) -> {"params", "metrics"}`; metrics have one entry per update.
+
+    `progress`, if given, is called on the host after every update (of every seed under vmap),
+    to drive a progress bar; it never feeds anything back into the computation.
+    """
+    env_params = config.env_params()
+    model = _build(config, env_params)
+    stack, n_envs, n_steps = model.stack, config.num_envs, config.num_steps
+    num_updates = config.total_timesteps // (n_envs * n_steps)
+    if num_updates < 1:
+        raise ValueError("total_timesteps must cover at least one rollout of num_envs * num_steps")
+    reinforce = config.algorithm == "reinforce"
+    n_epochs, n_minibatches = (1, 1) if reinforce else (config.update_epochs, config.num_minibatches)
+    batch_size = n_envs * n_steps
+    if batch_size % n_minibatches:
+        raise ValueError("num_envs * num_steps must be divisible by num_minibatches")
+    others = POLICIES[config.others_policy]
+    fixed_agents = set(stack.all_names) != set(stack.names)
+    vmap_agents = not config.share_parameters
+
+    def schedule(count: jax.Array) -> jax.Array:
+        frac = 1.0 - (count // (n_epochs * n_minibatches)) / num_updates
+        return config.lr * frac if config.anneal_lr else config.lr
+
+    tx = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(schedule, eps=1e-5))
+    tx_init = jax.vmap(tx.init) if vmap_agents else tx.init
+    tx_update = jax.vmap(tx.update) if vmap_agents else tx.update
+    team = "orchestrator"  # every team agent gets the same reward
+
+    def _act(key: jax.Array, params: dict, obs: dict, state: core.State):
+        k_others, k_sample = jax.random.split(key)
+        inputs = stack.network_inputs(obs, config.share_parameters)
+        global_state = stack.global_state(obs)
+        mask = stack.masks(core.action_masks(state, env_params))
+        logits, value = model.forward(params, inputs, global_state)
+        action = stack.sample(k_sample, logits, mask)
+        log_prob, _ = stack.log_prob_entropy(logits, mask, action)
+        actions = (dict(others(k_others, obs, env_params)) if fixed_agents else {}) | stack.unpad_actions(action)
+        return actions, Transition(inputs, global_state, mask, action, log_prob, value,
+                                   jnp.zeros(stack.n_agents), jnp.bool_(False), jnp.float32(0.0), {})
+
+    def _env_step(runner: tuple, key: jax.Array) -> tuple[tuple, Transition]:
+        params, opt_state, env_state, obs, ep_sum, last_return = runner
+        k_act, k_step = jax.random.split(key)
+        actions, tr = jax.vmap(_act, in_axes=(0, None, 0, 0))(jax.random.split(k_act, n_envs), params, obs, env_state)
+        obs, env_state, rewards, _, truncs, infos = jax.vmap(core.step, in_axes=(0, 0, 0, None, None))(
+            jax.random.split(k_step, n_envs), env_state, actions, env_params, True)
+        done = truncs["__all__"]
+        team_reward = rewards[team]
+        ep_sum = ep_sum + team_reward
+        last_return = jnp.where(done, ep_sum, last_return)
+        ep_sum = jnp.where(done, 0.0, ep_sum)
+        kpi = {k: infos[team]["kpi"][k] for k in config.kpis}
+        tr = tr._replace(reward=jnp.stack([rewards[a] for a in stack.names], axis=-1), done=done,
+                         team_reward=team_reward, kpi=kpi)
+        return (params, opt_state, env_state, obs, ep_sum, last_return), tr
+
+    def _calculate_gae(traj: Transition, last_value: jax.Array) -> tuple[jax.Array, jax.Array]:
+        def body(carry: tuple, t: Transition) -> tuple[tuple, jax.Array]:
+            gae, next_value = carry
+            not_done = 1.0 - t.done[:, None]
+            delta = t.reward + config.gamma * next_value * not_done - t.value
+            gae = delta + config.gamma * config.gae_lambda * not_done * gae
+            return (gae, t.value), gae
+
+        _, adv = jax.lax.scan(body, (jnp.zeros_like(last_value), last_value), traj, reverse=True)
+        return adv, adv + traj.value
+
+    def _monte_carlo(traj: Transition) -> tuple[jax.Array, jax.Array]:
+        def body(ret: jax.Array, t: Transition) -> tuple[jax.Array, jax.Array]:
+            ret = t.reward + config.gamma * ret * (1.0 - t.done[:, None])
+            return ret, ret
+
+        _, returns = jax.lax.scan(body, jnp.zeros_like(traj.reward[0]), traj, reverse=True)
+        return returns - jnp.mean(returns, axis=(0, 1)), returns  # mean baseline per agent
+
+    def _loss_fn(params: dict, batch: Transition, adv: jax.Array, targets: jax.Array):
+        logits, value = jax.vmap(model.forward, in_axes=(None, 0, 0))(params, batch.inputs, batch.global_state)
+        log_prob, entropy = stack.log_prob_entropy(logits, batch.mask, batch.action)  # [B, N]
+        if config.normalize_advantages:
+            adv = (adv - adv.mean(0)) / (adv.std(0) + 1e-8)
+        if reinforce:
+            actor_loss = -jnp.mean(log_prob * adv, axis=0)
+            value_loss = jnp.zeros_like(actor_loss)
+            approx_kl = clip_frac = jnp.zeros_like(actor_loss)
+        else:
+            ratio = jnp.exp(log_prob - batch.log_prob)
+            clipped = jnp.clip(ratio, 1.0 - config.clip_eps, 1.0 + config.clip_eps)
+            actor_loss = -jnp.mean(jnp.minimum(ratio * adv, clipped * adv), axis=0)
+            value_clipped = batch.value + jnp.clip(value - batch.value, -config.clip_eps, config.clip_eps)
+            value_loss = 0.5 * jnp.mean(jnp.maximum((value - targets) ** 2, (value_clipped - targets) ** 2), axis=0)
+            approx_kl = jnp.mean((ratio - 1.0) - jnp.log(ratio), axis=0)
+            clip_frac = jnp.mean(jnp.abs(ratio - 1.0) > config.clip_eps, axis=0)
+        entropy = jnp.mean(entropy, axis=0)
+        per_agent = actor_loss + config.vf_coef * value_loss - config.ent_coef * entropy
+        # Summed over agents: with separate parameters each agent's gradient is its own loss's.
+        aux = {"actor_loss": actor_loss, "value_loss": value_loss, "entropy": entropy,
+               "approx_kl": approx_kl, "clip_frac": clip_frac}
+        return jnp.sum(per_agent), jax.tree.map(jnp.mean, aux)
+
+    def _update_minibatch(train_state: tuple, minibatch: tuple) -> tuple[tuple, dict]:
+        params, opt_state = train_state
+        grads, aux = jax.grad(_loss_fn, has_aux=True)(params, *minibatch)
+        updates, opt_state = tx_update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), aux
+
+    def _update_epoch(update_state: tuple, _: None) -> tuple[tuple, dict]:
+        params, opt_state, traj, adv, targets, key = update_state
+        key, k_perm = jax.random.split(key)
+        perm = jax.random.permutation(k_perm, batch_size)
+
+        def shuffle(x: jax.Array) -> jax.Array:
+            x = x.reshape(batch_size, *x.shape[2:])[perm]
+            return x.reshape(n_minibatches, -1, *x.shape[1:])
+
+        batch = (traj._replace(kpi={}), adv, targets)
+        minibatches = jax.tree.map(shuffle, batch)
+        (params, opt_state), aux = jax.lax.scan(_update_minibatch, (params, opt_state), minibatches)
+        return (params, opt_state, traj, adv, targets, key), aux
+
+    def _update(carry: tuple, key: jax.Array) -> tuple[tuple, dict]:
+        runner = carry
+        k_roll, k_epochs = jax.random.split(key)
+        runner, traj = jax.lax.scan(_env_step, runner, jax.random.split(k_roll, n_steps))
+        params, opt_state, env_state, obs, ep_sum, last_return = runner
+        if reinforce:
+            adv, targets = _monte_carlo(traj)
+        else:
+            inputs = stack.network_inputs(obs, config.share_parameters)
+            _, last_value = jax.vmap(model.forward, in_axes=(None, 0, 0))(params, inputs, stack.global_state(obs))
+            adv, targets = _calculate_gae(traj, last_value)
+        update_state = (params, opt_state, traj, adv, targets, k_epochs)
+        update_state, aux = jax.lax.scan(_update_epoch, update_state, None, n_epochs)
+        params, opt_state = update_state[:2]
+        metrics = {
+            "episode_return": jnp.mean(last_return),  # nan until the first episode ends
+            "episodes_completed": jnp.sum(traj.done),
+            "mean_reward": jnp.mean(traj.team_reward),
+            **{f"kpi/{k}": jnp.mean(v) for k, v in traj.kpi.items()},
+            **{k: jnp.mean(v) for k, v in aux.items()},
+        }
+        if progress is not None:
+            jax.debug.callback(lambda _: progress(), metrics["mean_reward"])
+        return (params, opt_state, env_state, obs, ep_sum, last_return), metrics
+
+    def train(key: jax.Array) -> dict[str, Any]:
+        """Train from scratch; returns the final stacked params and per-update metrics."""
+        k_init, k_reset, k_updates = jax.random.split(key, 3)
+        params = model.init(k_init)
+        opt_state = tx_init(params)
+        obs, env_state = jax.vmap(core.reset, in_axes=(0, None))(jax.random.split(k_reset, n_envs), env_params)
+        zeros = jnp.zeros(n_envs, jnp.float32)
+        runner = (params, opt_state, env_state, obs, zeros, jnp.full(n_envs, jnp.nan, jnp.float32))
+        runner, metrics = jax.lax.scan(_update, runner, jax.random.split(k_updates, num_updates))
+        return {"params": runner[0], "metrics": metrics}
+
+    return train
+
+
+def make_policy_fn(config: PPOConfig, params: dict[str, Any], greedy: bool = True) -> Policy:
+    """Trained params (one seed's) as a policy `(key, obs_dict, env_params) -> action_dict` like qin_env.policies.
+
+    Non-learners are played by `config.others_policy`; action masks are rebuilt from the
+    observations, so the policy needs nothing the fixed policies do not get.
+    """
+    model = _build(config, config.env_params())
+    stack, others = model.stack, POLICIES[config.others_policy]
+
+    def policy(key: jax.Array, obs: dict[str, jax.Array], env_params: Params) -> dict[str, jax.Array]:
+        k_others, k_sample = jax.random.split(key)
+        logits, _ = model.policy(params, stack.network_inputs(obs, config.share_parameters))
+        mask = stack.masks(action_masks_from_obs(obs, env_params))
+        action = stack.greedy(logits, mask) if greedy else stack.sample(k_sample, logits, mask)
+        return dict(others(k_others, obs, env_params)) | stack.unpad_actions(action)
+
+    return policy
+
+
+def evaluate_policy(policy_fn: Policy, scenario: str = "metro_qkd", overrides: Mapping[str, Any] | None = None,
+                    episodes: int = 32, key: jax.Array | None = None) -> dict[str, Any]:
+    """Mean team return and KPIs of `policy_fn` over full episodes, compiled as one vmapped `lax.scan`.
+
+    Episode e uses `k_reset, k_run = split(split(key, episodes)[e])`; step t of it splits
+    `split(k_run, max_steps)[t]` into (policy key, env key).
+    """
+    env_params = load_params(scenario, overrides)
+    key = jax.random.key(0) if key is None else key
+
+    def episode(k: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+        k_reset, k_run = jax.random.split(k)
+        obs, state = core.reset(k_reset, env_params)
+
+        def body(carry: tuple, k_t: jax.Array) -> tuple[tuple, tuple]:
+            obs, state = carry
+            k_act, k_step = jax.random.split(k_t)
+            actions = policy_fn(k_act, obs, env_params)
+            obs, state, rewards, _, _, infos = core.step(k_step, state, actions, env_params)
+            return (obs, state), (rewards["orchestrator"], infos["orchestrator"]["kpi"])
+
+        _, (rewards, kpi) = jax.lax.scan(body, (obs, state), jax.random.split(k_run, env_params.max_steps))
+        return jnp.sum(rewards), jax.tree.map(jnp.mean, kpi)
+
+    returns, kpis = jax.jit(jax.vmap(episode))(jax.random.split(key, episodes))
+    returns = np.asarray(returns)
+    return {"mean_return": float(returns.mean()), "returns": returns,
+            "kpis": {k: float(np.mean(v)) for k, v in kpis.items()}}

@@ -1,0 +1,71 @@
+"""`qin train` and `qin evaluate` end to end on a tiny run, and their refusals of bad flags."""
+
+import csv
+import json
+
+import pytest
+
+from benchmarks import cli
+
+TINY = ["--set", "episode.max_steps=20", "--eval-episodes", "2"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    assert cli.main(["train", "--scenario", "metro_qkd", "--agent", "mlp-ppo", "--steps", "6400", "--seeds", "2",
+                     "--out", str(out), *TINY]) == 0
+    return out
+
+
+def test_train_writes_metrics_curve_checkpoints_and_summary(trained):
+    for name in ("metrics.csv", "learning_curve.png", "checkpoint_final.qinckpt", "checkpoint_seed0.qinckpt",
+                 "checkpoint_seed1.qinckpt", "summary.json"):
+        assert (trained / name).stat().st_size > 0
+    rows = list(csv.DictReader((trained / "metrics.csv").open()))
+    assert {row["seed"] for row in rows} == {"0", "1"}
+    assert "episode_return" in rows[0]
+    summary = json.loads((trained / "summary.json").read_text())
+    assert set(summary["references"]) == {"random", "heuristic"}
+    assert summary["parameters_per_agent_network"] > 0
+
+
+def test_evaluate_accepts_a_train_folder_and_writes_mean_return(trained, tmp_path):
+    out = tmp_path / "eval.json"
+    assert cli.main(["evaluate", "--agent", "mlp-ppo", "--checkpoint", str(trained), "--episodes", "2",
+                     "--set", "episode.max_steps=20", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert isinstance(result["mean_return"], float)
+    assert "model_quality" in result["kpi"]
+
+
+def test_a_checkpoint_for_another_scenario_configuration_is_refused(trained):
+    with pytest.raises(SystemExit, match=r"config_hash|scenario"):
+        cli.main(["evaluate", "--agent", "mlp-ppo", "--checkpoint", str(trained), "--episodes", "1"])
+
+
+def test_a_checkpoint_of_another_kind_is_refused(trained):
+    with pytest.raises(SystemExit, match="kind"):
+        cli.main(["evaluate", "--agent", "vqc-ppo", "--checkpoint", str(trained), "--episodes", "1",
+                  "--set", "episode.max_steps=20"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["evaluate", "--agent", "heuristic", "--episodes", "0"], "--episodes=0 is outside the allowed range"),
+    (["evaluate", "--agent", "heuristic", "--scenario", "nowhere"], "valid scenarios"),
+    (["train", "--out", "x", "--steps", "-5"], "--steps=-5 is outside the allowed range"),
+])
+def test_bad_flags_name_the_flag_and_the_range(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_unknown_agent_lists_the_valid_ones():
+    with pytest.raises(SystemExit, match="Valid agents"):
+        cli.main(["evaluate", "--agent", "heuristc", "--episodes", "1"])
+
+
+def test_missing_checkpoint_folder_is_reported(tmp_path):
+    with pytest.raises(SystemExit, match="no checkpoint_final"):
+        cli.main(["evaluate", "--agent", "mlp-ppo", "--checkpoint", str(tmp_path), "--episodes", "1"])
