@@ -72,6 +72,8 @@ def make_agent(network: str = "vqc", scenario: str = DEFAULT_SCENARIO, overrides
     if checkpoint is None:
         raise ValueError(f"agent '{network}-ppo' needs a checkpoint: train one with "
                          f"`qin train --agent {network}-ppo --out DIR`, then pass --checkpoint DIR")
+    if Path(checkpoint).is_dir():  # a `qin train` output folder: its final checkpoint
+        checkpoint = Path(checkpoint) / "checkpoint_final.qinckpt"
     config, params, _ = load_trained(checkpoint, network=network, scenario=scenario, overrides=overrides)
     policy = make_policy_fn(config, params, greedy=greedy)
     return PolicyAgent(f"{network}-ppo", policy, config.env_params())
