@@ -165,6 +165,7 @@ class _Model(NamedTuple):
 
 
 def _build(config: PPOConfig, env_params: Params) -> _Model:
+    """Stack, networks and (for MAPPO) the centralised critic of a config."""
     if config.algorithm not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {config.algorithm!r}; use one of {ALGORITHMS}")
     stack = AgentStack.from_params(env_params, config.learners)
@@ -174,10 +175,14 @@ def _build(config: PPOConfig, env_params: Params) -> _Model:
     critic_init, critic_apply = _mlp_critic(critic_in, config.critic_hidden)
     axis = None if shared else 0
 
+    # Batched LAPACK QR (the MLP's orthogonal init) can deadlock XLA:CPU in jaxlib 0.10.2 once it
+    # feeds the training loop; sequential_vmap keeps every agent's and every seed's init unbatched.
+    net_init, critic_init = (jax.custom_batching.sequential_vmap(f) for f in (net.init, critic_init))
+
     def init(key: jax.Array) -> dict[str, Any]:
         k_net, k_critic = jax.random.split(key)
         one = (lambda f, k: f(k)) if shared else (lambda f, k: jax.vmap(f)(jax.random.split(k, n)))
-        params = {"net": one(net.init, k_net)}
+        params = {"net": one(net_init, k_net)}
         if config.algorithm == "mappo":
             params["critic"] = one(critic_init, k_critic)
         return params
@@ -195,6 +200,11 @@ def _build(config: PPOConfig, env_params: Params) -> _Model:
         return logits, jax.vmap(critic_apply, in_axes=(axis, 0))(params["critic"], g)
 
     return _Model(stack, init, policy, forward)
+
+
+def init_params(config: PPOConfig, key: jax.Array) -> dict[str, Any]:
+    """Fresh parameters as `train` starts from them: {"net": stacked actor-critics, "critic": MAPPO's}."""
+    return _build(config, config.env_params()).init(key)
 
 
 def network_param_count(config: PPOConfig, total: bool = False) -> int:
