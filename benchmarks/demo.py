@@ -28,30 +28,6 @@ SHOWN_KPIS = ("model_quality", "latency_s", "slo_violation", "leaked_bits", "sec
               "eve_detected", "dropped_bits")
 
 
-def evaluate(policy_name: str, scenario: str, episodes: int, seed: int = 0) -> dict[str, float]:
-    """Mean episode return and mean per-step KPIs of a fixed policy over `episodes` seeds."""
-    params = load_params(scenario)
-    policy = POLICIES[policy_name]
-
-    def episode(key: jax.Array) -> tuple[jax.Array, dict]:
-        obs, state = core.reset(key, params)
-
-        def body(carry, k):
-            obs, state = carry
-            k1, k2 = jax.random.split(k)
-            obs, state, rewards, _, _, infos = core.step(k2, state, policy(k1, obs, params), params)
-            return (obs, state), (rewards["orchestrator"], infos["orchestrator"]["kpi"])
-
-        _, (rewards, kpi) = jax.lax.scan(body, (obs, state), jax.random.split(key, params.max_steps))
-        return rewards.sum(), jax.tree.map(jnp.mean, kpi)
-
-    keys = jax.random.split(jax.random.PRNGKey(seed), episodes)
-    returns, kpi = jax.jit(jax.vmap(episode))(keys)
-    out = {"mean_return": float(jnp.mean(returns)), "std_return": float(jnp.std(returns))}
-    out.update({k: float(jnp.mean(v)) for k, v in kpi.items()})
-    return out
-
-
 def link_table(lengths_km: tuple[float, ...] = (10.0, 30.0, 50.0)) -> str:
     """Per-link figures of the metro network's fiber spans (decoy BB84 with GYS hardware)."""
     lengths = jnp.asarray(lengths_km)
@@ -103,7 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     summary = json.loads((args.out / "summary.json").read_text())
     results = {}
     for name in tqdm(("random", "heuristic"), desc=f"evaluating on {args.scenario}"):
-        results[name] = evaluate(name, args.scenario, args.episodes)
+        r = evaluate_agent(agents.make(name, scenario=args.scenario), args.scenario, episodes=args.episodes)
+        results[name] = {"mean_return": r["mean_return"], "std_return": r["std_return"], **r["kpi"]}
     trained = evaluate_agent(agents.make("vqc-ppo", scenario=args.scenario, checkpoint=str(args.out)),
                              args.scenario, episodes=args.episodes)
     results["vqc-ppo (best seed)"] = {"mean_return": trained["mean_return"], "std_return": trained["std_return"],
