@@ -61,6 +61,23 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
     return write_text(path, buffer.getvalue())
 
 
+def write_tensorboard(folder: Path, rows: list[dict[str, Any]]) -> bool:
+    """Also log the metrics for TensorBoard when it is installed (one run per seed); False otherwise."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional: metrics.csv holds the same numbers
+        return False
+    writers: dict[int, Any] = {}
+    for row in rows:
+        writer = writers.setdefault(row["seed"], SummaryWriter(str(folder / f"seed{row['seed']}")))
+        for name, value in row.items():
+            if name not in ("seed", "update", "env_steps") and np.isfinite(value):
+                writer.add_scalar(name, value, row["env_steps"])
+    for writer in writers.values():
+        writer.close()
+    return True
+
+
 def plot_learning_curve(path: Path, returns: np.ndarray, steps_per_update: int, references: Mapping[str, float],
                         title: str) -> Path:
     """Mean episode return over seeds with its min-max spread, and baseline reference lines."""
@@ -117,7 +134,9 @@ def train_command(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     bar.close()
     train_s = time.perf_counter() - start
     metrics = {k: np.asarray(v) for k, v in result["metrics"].items()}
-    write_csv(out / "metrics.csv", metrics_rows(metrics, steps_per_update))
+    rows = metrics_rows(metrics, steps_per_update)
+    write_csv(out / "metrics.csv", rows)
+    write_tensorboard(out / "tensorboard", rows)
 
     references = {name: evaluate_agent(agents.make(name, scenario=args.scenario, overrides=overrides),
                                        args.scenario, overrides, args.eval_episodes)["mean_return"]
