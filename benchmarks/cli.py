@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--algorithm", default="ippo", choices=["ippo", "mappo", "reinforce"])
     p.add_argument("--eval-episodes", type=_positive_int("--eval-episodes"), default=16)
     p.add_argument("--seed", type=_positive_int("--seed", 0), default=0, help="base seed; seed k trains on split k")
+    p.add_argument("--hidden", type=_positive_int("--hidden"), nargs="+", default=None,
+                   help="mlp-ppo hidden layer sizes (default 64 64, SB3's; 6 gives a VQC-sized network)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default 3e-3 for vqc-ppo, 3e-4 for mlp-ppo)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="scenario override, repeatable")
     p.set_defaults(func=cmd_train)
 

@@ -11,6 +11,7 @@ import argparse
 import csv
 import io
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,8 @@ def plot_learning_curve(path: Path, returns: np.ndarray, steps_per_update: int, 
 
     x = (np.arange(returns.shape[1]) + 1) * steps_per_update
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():  # updates before the first finished episode are NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(returns, axis=0)
         low, high = np.nanmin(returns, axis=0), np.nanmax(returns, axis=0)
     ax.plot(x, mean, color="tab:purple", label=f"mean of {returns.shape[0]} seeds")
@@ -119,7 +121,12 @@ def train_command(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     try:
-        config = ppo_config(args.scenario, args.agent, args.steps, args.algorithm, overrides)
+        extra = {"hidden": tuple(args.hidden)} if getattr(args, "hidden", None) else {}
+        if getattr(args, "lr", None) is not None:
+            if not 0.0 < args.lr < 1.0:
+                raise ValueError(f"--lr={args.lr} is outside the allowed range (0, 1)")
+            extra["lr"] = args.lr
+        config = ppo_config(args.scenario, args.agent, args.steps, args.algorithm, overrides, **extra)
         env_params = load_params(args.scenario, overrides)
     except ValueError as err:
         raise SystemExit(f"qin train: {err}") from None
