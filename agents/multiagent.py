@@ -144,8 +144,8 @@ class AgentStack:
 
     def unpad_actions(self, actions: jax.Array) -> dict[str, jax.Array]:
         """[..., N, K] padded actions to each learner's MultiDiscrete action (padding dropped)."""
-        return {n: actions[..., i, : len(v)].astype(jnp.int32) for i, (n, v) in enumerate(zip(self.names, self.nvecs,
-                                                                                              strict=True))}
+        pairs = zip(self.names, self.nvecs, strict=True)
+        return {name: actions[..., i, : len(nvec)].astype(jnp.int32) for i, (name, nvec) in enumerate(pairs)}
 
     def pad_actions(self, actions: Mapping[str, jax.Array]) -> jax.Array:
         """Learners' MultiDiscrete actions to the padded [..., N, K] layout (padded components 0)."""

@@ -220,6 +220,12 @@ def network_param_count(config: PPOConfig, total: bool = False) -> int:
 def make_train(config: PPOConfig, progress: Callable[[], None] | None = None) -> Callable[[jax.Array], dict[str, Any]]:
     """A pure, jit-able `train(key) -> {"params", "metrics"}`; metrics have one entry per update.
 
+    Metrics: `episode_return` (mean over copies of the last finished episode's team return, nan
+    until one ends), `episodes_completed`, `mean_reward` (team reward per step of the rollout; all
+    copies start together, so it depends on which part of the episode the rollout covered),
+    `kpi/<name>` (rollout means), and `actor_loss`, `value_loss`, `entropy` (summed over action
+    components), `approx_kl`, `clip_frac` (means over agents, epochs and minibatches).
+
     `progress`, if given, is called on the host after every update (of every seed under vmap),
     to drive a progress bar; it never feeds anything back into the computation.
     """
@@ -247,7 +253,7 @@ def make_train(config: PPOConfig, progress: Callable[[], None] | None = None) ->
     tx_update = jax.vmap(tx.update) if vmap_agents else tx.update
     team = "orchestrator"  # every team agent gets the same reward
 
-    def _act(key: jax.Array, params: dict, obs: dict, state: core.State):
+    def _act(key: jax.Array, params: dict, obs: dict, state: core.State) -> tuple[dict, Transition]:
         k_others, k_sample = jax.random.split(key)
         inputs = stack.network_inputs(obs, config.share_parameters)
         global_state = stack.global_state(obs)
@@ -294,7 +300,7 @@ def make_train(config: PPOConfig, progress: Callable[[], None] | None = None) ->
         _, returns = jax.lax.scan(body, jnp.zeros_like(traj.reward[0]), traj, reverse=True)
         return returns - jnp.mean(returns, axis=(0, 1)), returns  # mean baseline per agent
 
-    def _loss_fn(params: dict, batch: Transition, adv: jax.Array, targets: jax.Array):
+    def _loss_fn(params: dict, batch: Transition, adv: jax.Array, targets: jax.Array) -> tuple[jax.Array, dict]:
         logits, value = jax.vmap(model.forward, in_axes=(None, 0, 0))(params, batch.inputs, batch.global_state)
         log_prob, entropy = stack.log_prob_entropy(logits, batch.mask, batch.action)  # [B, N]
         if config.normalize_advantages:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,7 +13,7 @@ import jax
 
 from agents.baselines import PolicyAgent
 from agents.checkpoint import load_checkpoint, save_checkpoint
-from agents.ppo import PPOConfig, _build, make_policy_fn, network_param_count
+from agents.ppo import PPOConfig, init_params, make_policy_fn, network_param_count
 from qin_env.params import DEFAULT_SCENARIO, config_hash, load_config
 
 
@@ -61,7 +62,7 @@ def load_trained(path: str | os.PathLike, *, network: str | None = None, scenari
         expected["config_hash"] = config_hash(load_config(scenario, overrides))
     _, metadata = load_checkpoint(path, expected=expected)
     config = config_from_json(metadata["ppo_config"])
-    template = jax.eval_shape(_build(config, config.env_params()).init, jax.random.key(0))
+    template = jax.eval_shape(functools.partial(init_params, config), jax.random.key(0))
     params, metadata = load_checkpoint(path, expected=expected, like=template)
     return config, params, metadata
 
