@@ -424,7 +424,13 @@ def render_rgb(state: core.State, params: Params, kpi: dict[str, float] | None =
     `kpi` is the step's KPI dict (`infos[agent]["kpi"]`); when given, a box shows a few of them.
     """
     topo = _topology(params)
-    return _scene(topo).render(_dynamic(topo, state, params), kpi)
+    dynamic = _dynamic(topo, state, params)
+    # matplotlib's text layout and font caches are shared between threads: draw one picture at a time
+    with _DRAW_LOCK:
+        return _scene(topo).render(dynamic, kpi)
+
+
+_DRAW_LOCK = threading.Lock()
 
 
 _HUMAN: dict[str, Any] = {"fig": None, "image": None}
