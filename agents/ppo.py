@@ -63,8 +63,9 @@ class PPOConfig:
     """Actor-critic of each agent: "mlp" or "vqc" (agents/vqc.py)."""
     hidden: tuple[int, ...] = (64, 64)
     """MLP hidden sizes (stable-baselines3's default MlpPolicy is (64, 64))."""
-    n_qubits: int = 4
-    """Qubits of the variational circuit (network="vqc")."""
+    n_qubits: int | None = None
+    """Qubits of the variational circuit (network="vqc"); None: the scenario's computation share
+    of a node's qubit budget (`agents.vqc.circuit_qubits`, 4 in metro_qkd)."""
     n_layers: int = 3
     """Variational layers with data re-uploading (network="vqc")."""
     vqc_backend: str = "fused"
@@ -142,7 +143,16 @@ def _mlp_critic(in_dim: int, hidden: Sequence[int]) -> tuple[Callable, Callable]
     return init, apply
 
 
-def make_network(config: PPOConfig, stack: AgentStack) -> ActorCritic:
+def resolved_n_qubits(config: PPOConfig, env_params: Params | None = None) -> int:
+    """The circuit width a config trains with: its `n_qubits`, or the scenario's computation share."""
+    if config.n_qubits is not None:
+        return config.n_qubits
+    from agents.vqc import circuit_qubits
+
+    return circuit_qubits(config.env_params() if env_params is None else env_params)
+
+
+def make_network(config: PPOConfig, stack: AgentStack, env_params: Params | None = None) -> ActorCritic:
     """The actor-critic every learner uses, sized for the stack's padded layout."""
     in_dim = stack.input_dim(config.share_parameters)
     if config.network == "mlp":
@@ -150,8 +160,8 @@ def make_network(config: PPOConfig, stack: AgentStack) -> ActorCritic:
     if config.network == "vqc":
         from agents.vqc import vqc_actor_critic
 
-        return vqc_actor_critic(in_dim, stack.n_logits, n_qubits=config.n_qubits, n_layers=config.n_layers,
-                                backend=config.vqc_backend)
+        return vqc_actor_critic(in_dim, stack.n_logits, n_qubits=resolved_n_qubits(config, env_params),
+                                n_layers=config.n_layers, backend=config.vqc_backend)
     raise ValueError(f"unknown network {config.network!r}; use 'mlp' or 'vqc'")
 
 
@@ -169,7 +179,7 @@ def _build(config: PPOConfig, env_params: Params) -> _Model:
     if config.algorithm not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {config.algorithm!r}; use one of {ALGORITHMS}")
     stack = AgentStack.from_params(env_params, config.learners)
-    net = make_network(config, stack)
+    net = make_network(config, stack, env_params)
     n, shared = stack.n_agents, config.share_parameters
     critic_in = stack.global_state_dim + (n if shared else 0)
     critic_init, critic_apply = _mlp_critic(critic_in, config.critic_hidden)

@@ -13,7 +13,7 @@ import jax
 
 from agents.baselines import PolicyAgent
 from agents.checkpoint import load_checkpoint, save_checkpoint
-from agents.ppo import PPOConfig, init_params, make_policy_fn, network_param_count
+from agents.ppo import PPOConfig, init_params, make_policy_fn, network_param_count, resolved_n_qubits
 from qin_env.params import DEFAULT_SCENARIO, config_hash, load_config
 
 
@@ -42,7 +42,7 @@ def config_from_json(data: Mapping[str, Any]) -> PPOConfig:
 def save_trained(path: str | os.PathLike, config: PPOConfig, params: Any, extra: Mapping[str, Any] | None = None
                  ) -> Path:
     """Atomically save one seed's trained params with the config that rebuilds the agent."""
-    network = {"network": config.network, "n_qubits": config.n_qubits, "n_layers": config.n_layers,
+    network = {"network": config.network, "n_qubits": resolved_n_qubits(config), "n_layers": config.n_layers,
                "hidden": list(config.hidden), "algorithm": config.algorithm,
                "param_count": network_param_count(config)}
     metadata = {"kind": f"{config.network}-ppo", "scenario": config.scenario,

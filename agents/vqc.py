@@ -25,7 +25,8 @@ Two backends compute the same expectations:
 tests/agents/test_vqc.py holds them equal to 1e-5 in outputs and gradients. "fused" is the default: on CPU it
 runs about 6x faster than the compiled QNode forward and 2x for gradients (benchmarks/circuit_speed.py).
 
-`n_qubits` is meant to be the computation share of a node's qubit budget; it stays a parameter.
+`circuit_qubits(params)` gives the width the trainer uses by default: the computation share of a
+quantum node's qubit budget in the scenario.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ import numpy as np
 import pennylane as qml
 
 from agents.networks import ActorCritic
+from qin_env.params import Params
+from qin_env.policies import heuristic_width_level
 
 BACKENDS = ("fused", "pennylane")
 
@@ -148,6 +151,18 @@ def circuit_expectations(rot: jax.Array, angles: jax.Array, backend: str = "fuse
 def encoding_angles(circuit: dict[str, jax.Array], obs: jax.Array) -> jax.Array:
     """theta[l] = W_in[l] @ obs + b_in[l] for every layer, [L, n]: the trainable input scaling."""
     return jnp.einsum("lqd,d->lq", circuit["w_in"], obs) + circuit["b_in"]
+
+
+def circuit_qubits(params: Params) -> int:
+    """Qubits of an agent's circuit: the computation share of a quantum node's qubit budget.
+
+    The share is the model width the scenario's operator (the heuristic orchestrator) allocates,
+    the rest of the budget holding memory; capped by the smallest quantum aggregator's budget.
+    """
+    width = int(params.model_qubits_levels[heuristic_width_level(params)])
+    budgets = np.asarray(params.qubit_budget)
+    quantum = budgets[budgets > 0]
+    return max(1, min(width, int(quantum.min())) if quantum.size else width)
 
 
 def vqc_actor_critic(obs_dim: int, n_logits: int, *, n_qubits: int = 4, n_layers: int = 3,

@@ -15,7 +15,8 @@ from qin_env.params import Params
 _F = {name: i for i, name in enumerate(AGGREGATOR_FIELDS)}
 
 
-def _HEURISTIC_WIDTH(params: Params) -> int:  # the heuristic orchestrator's model-width level
+def heuristic_width_level(params: Params) -> int:
+    """The model-width level the heuristic orchestrator allocates: the operator's default computation share."""
     return min(1, len(params.model_qubits_levels) - 1)
 
 
@@ -48,7 +49,7 @@ def _heuristic_aggregator(o: jax.Array, params: Params) -> jax.Array:
     test = jnp.where(suspicious, n_test - 1, min(1, n_test - 1))
     # leave room for the width in use and for the width the heuristic orchestrator asks for
     budget = params.memory_levels - 1
-    in_use = jnp.maximum(o[_F["model_qubits"]] * budget, params.model_qubits_levels[_HEURISTIC_WIDTH(params)])
+    in_use = jnp.maximum(o[_F["model_qubits"]] * budget, params.model_qubits_levels[heuristic_width_level(params)])
     memory = jnp.where(classical, 0, jnp.clip(jnp.floor(budget - in_use + 1e-4), 0, budget))
     n_throttle = len(params.throttle_levels)
     throttle = jnp.where(o[_F["buffer_fill"]] > 0.8, n_throttle - 1,
@@ -67,7 +68,7 @@ def heuristic_policy(key: jax.Array, obs: dict[str, jax.Array], params: Params) 
     n_ep = len(params.episodes_levels)
     busy = (latency > 0.4) | (buffer_fill > 0.5)
     episodes = jnp.where(busy, 1, min(3, n_ep - 1))
-    width = jnp.full(a, _HEURISTIC_WIDTH(params))
+    width = jnp.full(a, heuristic_width_level(params))
     out = {"orchestrator": jnp.stack([episodes, width], axis=1).reshape(-1).astype(jnp.int32)}
     for i in range(a):
         out[f"aggregator_{i}"] = _heuristic_aggregator(obs[f"aggregator_{i}"], params)

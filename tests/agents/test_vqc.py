@@ -173,3 +173,20 @@ def test_adam_fits_the_value_head_to_a_smooth_target() -> None:
     start, end = float(losses[0]), float(jax.jit(loss)(params))
     assert end < start / 100, (start, end)
     assert end < 0.01 * np.var(targets), end  # explains over 99 % of the target's variance
+
+
+@pytest.mark.parametrize(("overrides", "qubits"), [
+    ({}, 4),  # metro_qkd: the operator computes on 4 of a node's 8 qubits, the rest is memory
+    ({"hardware.qubit_budget": 3}, 3),  # the budget caps the share
+    ({"actions.model_qubits": [2, 6, 8]}, 6),
+    ({"actions.model_qubits": [5]}, 5),
+])
+def test_circuit_width_is_the_scenarios_computation_share(overrides: dict, qubits: int) -> None:
+    from agents.ppo import PPOConfig, resolved_n_qubits
+    from agents.vqc import circuit_qubits
+    from qin_env import load_params
+
+    assert circuit_qubits(load_params("metro_qkd", overrides)) == qubits
+    config = PPOConfig(network="vqc", overrides=tuple(overrides.items()))
+    assert resolved_n_qubits(config) == qubits
+    assert resolved_n_qubits(PPOConfig(network="vqc", n_qubits=2, overrides=tuple(overrides.items()))) == 2
