@@ -17,13 +17,10 @@ statevector under XLA; target at least 0.7).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import statistics
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,19 +31,12 @@ import numpy as np
 import pennylane as qml
 
 from agents.vqc import eager_qnode, encoding_angles, vqc_actor_critic
+from benchmarks.io import write_json
+from benchmarks.timing import median_rate
 
 N_QUBITS, N_LAYERS, OBS_DIM, N_LOGITS, BATCH = 4, 3, 16, 54, 1024
 REPEATS = 5
 
-
-def _median_rate(run: Callable[[], int], repeats: int) -> tuple[float, list[float]]:
-    """Median evaluations/s of `run` (which returns how many circuits it evaluated) over repeats."""
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        n = run()
-        rates.append(n / (time.perf_counter() - start))
-    return statistics.median(rates), rates
 
 
 def _inputs(seed: int = 0) -> tuple[dict[str, Any], np.ndarray]:
@@ -72,7 +62,7 @@ def eager_evals_per_s(calls: int, repeats: int) -> dict[str, Any]:
     jax.block_until_ready(qnode(rot, angles[0]))
     first_s = time.perf_counter() - start
     run()  # warm-up
-    rate, rates = _median_rate(run, repeats)
+    rate, rates = median_rate(run, repeats)
     return {"evals_per_s": rate, "repeats": rates, "calls": calls, "first_call_s": first_s}
 
 
@@ -100,7 +90,7 @@ def compiled_evals_per_s(backend: str, iters: int, repeats: int, grad: bool = Fa
         return BATCH * iters
 
     run()  # warm-up
-    rate, rates = _median_rate(run, repeats)
+    rate, rates = median_rate(run, repeats)
     return {"backend": backend, "grad": grad, "batch": BATCH, "evals_per_s": rate, "repeats": rates,
             "compile_s": compile_s}
 
@@ -162,10 +152,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = run(args.quick)
     print(markdown(result))
     if args.json:
-        tmp = args.json.with_suffix(args.json.suffix + ".tmp")
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(result, indent=2))
-        tmp.replace(args.json)
+        write_json(args.json, result)
     return result
 
 

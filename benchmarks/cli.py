@@ -1,10 +1,15 @@
-"""The `qin` command line: scenarios, evaluate, train, throughput.
+"""The `qin` command line: scenarios, evaluate, train, throughput, perf, leaderboard, irl.
 
     qin scenarios
     qin evaluate --scenario metro_qkd --agent heuristic --episodes 16 --json out.json
     qin evaluate --agent vqc-ppo --checkpoint runs/vqc      # a checkpoint file or a `qin train` folder
     qin train --scenario metro_qkd --agent vqc-ppo --steps 200000 --seeds 3 --out runs/vqc
     qin throughput --quick --json throughput.json
+    qin perf --quick --json perf.json                    # every speed ratio in one run
+    qin leaderboard --quick --out runs/leaderboard       # every agent on every scenario
+    qin irl --scenario metro_qkd --demos 20 --out runs/irl --json irl.json
+
+The last three own their arguments: `qin perf --help` shows them.
 """
 
 from __future__ import annotations
@@ -120,6 +125,21 @@ def cmd_throughput(args: argparse.Namespace) -> int:
     return 0
 
 
+# Subcommands that parse their own arguments: `qin NAME ...` calls `MODULE.main(argv, prog="qin NAME")`.
+DELEGATED = {
+    "perf": ("benchmarks.perf", "every speed ratio against its reference, in one run"),
+    "leaderboard": ("benchmarks.leaderboard", "evaluate agents on scenarios: IQM with bootstrap CIs"),
+    "irl": ("benchmarks.irl", "inverse RL: learn the reward from demonstrations, then train on it"),
+}
+
+
+def _delegate(command: str, argv: Sequence[str]) -> int:
+    import importlib
+
+    module = importlib.import_module(DELEGATED[command][0])
+    return int(module.main(list(argv), prog=f"qin {command}") or 0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="qin", description="QIN-Gym command line")
@@ -157,11 +177,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--json", type=Path, default=None)
     p.set_defaults(func=cmd_throughput)
+
+    for name, (_, help_text) in DELEGATED.items():
+        sub.add_parser(name, help=help_text, add_help=False)  # listed in --help; main() hands its argv over
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `qin` console script."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in DELEGATED:
+        return _delegate(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
 

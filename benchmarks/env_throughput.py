@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +24,10 @@ from tqdm import tqdm
 
 import qin_env
 from benchmarks.io import save_figure, write_json
+from benchmarks.timing import median_rate
 from qin_env import core
 from qin_env.params import load_params
 from qin_env.policies import random_policy
-
-
-def _median_rate(run: Callable[[], int], repeats: int) -> tuple[float, list[float]]:
-    """Median steps/s of `run` (which returns the number of env steps it made) over repeats."""
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        steps = run()
-        rates.append(steps / (time.perf_counter() - start))
-    return statistics.median(rates), rates
 
 
 def reference_steps_per_s(steps: int, repeats: int) -> dict[str, Any]:
@@ -57,7 +46,7 @@ def reference_steps_per_s(steps: int, repeats: int) -> dict[str, Any]:
         return steps
 
     run()
-    rate, rates = _median_rate(run, repeats)
+    rate, rates = median_rate(run, repeats)
     return {"steps_per_s": rate, "repeats": rates}
 
 
@@ -78,7 +67,7 @@ def face_steps_per_s(scenario: str, steps: int, repeats: int) -> dict[str, Any]:
     start = time.perf_counter()
     run()
     warm = time.perf_counter() - start
-    rate, rates = _median_rate(run, repeats)
+    rate, rates = median_rate(run, repeats)
     return {"steps_per_s": rate, "repeats": rates, "first_run_s": warm}
 
 
@@ -102,7 +91,7 @@ def batched_steps_per_s(scenario: str, batch: int, iters: int, repeats: int,
         jax.block_until_ready(state)
         return batch * iters
 
-    rate, rates = _median_rate(run, repeats)
+    rate, rates = median_rate(run, repeats)
     return {"batch": batch, "steps_per_s": rate, "repeats": rates, "compile_s": compile_s,
             "nodes": 1 + params.n_aggregators + params.n_pus}
 
@@ -132,7 +121,7 @@ def scan_steps_per_s(scenario: str, batch: int, length: int, repeats: int) -> di
         jax.block_until_ready(run_jit(keys))
         return batch * length
 
-    rate, rates = _median_rate(run, repeats)
+    rate, rates = median_rate(run, repeats)
     return {"batch": batch, "length": length, "steps_per_s": rate, "repeats": rates, "compile_s": compile_s}
 
 

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
-import time
 from pathlib import Path
 from typing import Any
 
 import jax
 
 from benchmarks.io import write_json
+from benchmarks.timing import median_rate, timed
 
 
 def sb3_steps_per_s(steps: int, repeats: int) -> dict[str, Any]:
@@ -37,12 +36,13 @@ def sb3_steps_per_s(steps: int, repeats: int) -> dict[str, Any]:
     env = gymnasium.make("qin/Orchestrator-v0")
     model = PPO("MlpPolicy", env, n_steps=512, batch_size=64, seed=0, device="cpu", verbose=0)
     model.learn(512)  # warm-up: the face's compile and torch's first passes
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+
+    def run() -> int:
         model.learn(steps, reset_num_timesteps=False)
-        rates.append(steps / (time.perf_counter() - start))
-    return {"steps_per_s": statistics.median(rates), "repeats": rates, "steps": steps, "torch_threads": 1}
+        return steps
+
+    rate, rates = median_rate(run, repeats)
+    return {"steps_per_s": rate, "repeats": rates, "steps": steps, "torch_threads": 1}
 
 
 def jax_steps_per_s(network: str, steps: int, repeats: int) -> dict[str, Any]:
@@ -52,15 +52,15 @@ def jax_steps_per_s(network: str, steps: int, repeats: int) -> dict[str, Any]:
     config = PPOConfig(scenario="metro_qkd", network=network, hidden=(64, 64), num_envs=32, num_steps=128,
                        total_timesteps=steps)
     train = jax.jit(make_train(config))
-    start = time.perf_counter()
-    jax.block_until_ready(train(jax.random.PRNGKey(0)))
-    compile_s = time.perf_counter() - start
-    rates = []
-    for r in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(train(jax.random.PRNGKey(r + 1)))
-        rates.append((steps // (32 * 128)) * 32 * 128 / (time.perf_counter() - start))
-    return {"steps_per_s": statistics.median(rates), "repeats": rates, "first_call_s": compile_s,
+    _, compile_s = timed(lambda: jax.block_until_ready(train(jax.random.PRNGKey(0))))
+    seeds = iter(range(1, repeats + 1))
+
+    def run() -> int:
+        jax.block_until_ready(train(jax.random.PRNGKey(next(seeds))))
+        return (steps // (32 * 128)) * 32 * 128
+
+    rate, rates = median_rate(run, repeats)
+    return {"steps_per_s": rate, "repeats": rates, "first_call_s": compile_s,
             "parameters_per_agent_network": network_param_count(config)}
 
 

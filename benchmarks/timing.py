@@ -1,0 +1,54 @@
+"""What every speed benchmark shares: medians over repeats, and a record of the machine and versions."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+PACKAGES = ("jax", "jaxlib", "pennylane", "numpy", "optax", "pettingzoo", "gymnasium", "stable-baselines3", "torch",
+            "mpe2", "qin-env")
+
+
+def median_rate(run: Callable[[], int], repeats: int) -> tuple[float, list[float]]:
+    """Median items/s of `run` (which returns how many items it processed) over `repeats` calls."""
+    if repeats < 1:
+        raise ValueError(f"repeats={repeats} is outside the allowed range [1, inf)")
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        n = run()
+        rates.append(n / (time.perf_counter() - start))
+    return statistics.median(rates), rates
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    """`fn()`'s result and its wall time in seconds (for compile times and first calls)."""
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of the packages whose speed the benchmarks measure."""
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def machine() -> dict[str, Any]:
+    """The machine a measurement ran on: platform, processor, CPU count, the CPUs this process may use."""
+    import jax
+
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "python": platform.python_version(), "cpu_count": os.cpu_count(), "usable_cpus": affinity,
+            "jax_device": str(jax.devices()[0])}
