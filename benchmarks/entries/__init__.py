@@ -1,0 +1,1 @@
+"""Pinned leaderboard entries: trained checkpoints per agent and scenario, and the script that makes them."""

@@ -1,0 +1,260 @@
+"""Leaderboard cells: one (agent, scenario, seed) evaluation, its cache key, and its self-checking cache file.
+
+A cell's key holds everything its result depends on: the agent (name or import path, the SHA-256
+of its checkpoint, of a plug-in's source file), the scenario with its config hash and overrides,
+the seed, the number of episodes and the qin-env version. The file `DIR/cells/<hash>.json` is
+written atomically and carries a SHA-256 of its own content, so a truncated, edited or foreign
+file is reported and recomputed, never trusted.
+
+The evaluation follows `benchmarks.evaluate.evaluate_agent` (episode keys
+`split(PRNGKey(seed), episodes)`, true team reward, KPIs averaged over the episode's slots) and
+keeps per-episode KPIs; compiled functions are cached per agent and scenario in the process, so
+the seeds of one agent on one scenario compile once (also inside a long-lived Ray worker).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.metadata
+import inspect
+import json
+import math
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+CELL_FORMAT = "qin-leaderboard-cell/1"
+_CACHE_LIMIT = 8  # agents (with their compiled episode functions) kept per process
+
+
+def package_version() -> str:
+    """Installed qin-env version (part of every cell key: a new release recomputes its cells)."""
+    try:
+        return importlib.metadata.version("qin-env")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def canonical_json(obj: Any) -> bytes:
+    """The byte form hashes are taken of: sorted keys, no spaces, no NaN."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+
+
+@dataclasses.dataclass(frozen=True)
+class CellTask:
+    """What a worker needs to evaluate one cell: how to build the agent, and the cell's key."""
+
+    agent: str
+    """Registered name, entry-point name or `module:Class` import path."""
+    checkpoint: str | None
+    scenario: str
+    overrides: tuple[tuple[str, Any], ...]
+    seed: int
+    episodes: int
+    key: dict[str, Any] = dataclasses.field(hash=False, compare=False)
+
+    @property
+    def digest(self) -> str:
+        """Hash of the cell key (the cache file's name)."""
+        return hashlib.sha256(canonical_json(self.key)).hexdigest()[:24]
+
+
+def plugin_source_sha256(agent: str) -> str | None:
+    """SHA-256 of the source file defining an import-path agent, so editing a plug-in recomputes its cells."""
+    if ":" not in agent:
+        return None
+    module = importlib.import_module(agent.partition(":")[0])
+    try:
+        source = inspect.getsourcefile(module)
+    except TypeError:
+        return None
+    return file_sha256(source) if source else None
+
+
+def make_task(agent: str, checkpoint: str | None, checkpoint_sha256: str | None, scenario: str,
+              scenario_hash: str, overrides: Mapping[str, Any], seed: int, episodes: int,
+              source_sha256: str | None = None) -> CellTask:
+    """A cell task with its full configuration key."""
+    key = {
+        "format": CELL_FORMAT, "agent": agent, "checkpoint_sha256": checkpoint_sha256,
+        "agent_source_sha256": source_sha256, "scenario": scenario, "scenario_hash": scenario_hash,
+        "overrides": dict(overrides), "seed": seed, "episodes": episodes, "qin_env_version": package_version(),
+    }
+    return CellTask(agent, checkpoint, scenario, tuple(sorted(overrides.items())), seed, episodes, key)
+
+
+# ---------------------------------------------------------------- cache files
+
+class CorruptCell(ValueError):
+    """A cache file that exists but cannot be trusted."""
+
+
+def cell_path(cells_dir: Path, task: CellTask) -> Path:
+    """The cache file of a cell."""
+    return cells_dir / f"{task.digest}.json"
+
+
+def _checksum(key: Mapping[str, Any], result: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json({"key": key, "result": result})).hexdigest()
+
+
+def write_cell(cells_dir: Path, task: CellTask, result: Mapping[str, Any]) -> Path:
+    """Atomically write a cell's result with its key and checksum."""
+    from benchmarks.io import write_atomic
+
+    record = {"key": task.key, "result": dict(result), "sha256": _checksum(task.key, result)}
+    return write_atomic(cell_path(cells_dir, task), json.dumps(record, sort_keys=True, allow_nan=False).encode())
+
+
+def _check_result(result: Any, episodes: int) -> None:
+    if not isinstance(result, dict):
+        raise CorruptCell("result is not an object")
+    returns = result.get("returns")
+    if not isinstance(returns, list) or len(returns) != episodes:
+        raise CorruptCell(f"returns must be a list of {episodes} numbers")
+    kpis = result.get("kpis")
+    if not isinstance(kpis, dict) or not kpis:
+        raise CorruptCell("kpis missing")
+    for name, values in [("returns", returns), *kpis.items()]:
+        if not isinstance(values, list) or len(values) != episodes:
+            raise CorruptCell(f"{name} must hold {episodes} per-episode values")
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+            raise CorruptCell(f"{name} holds a value that is not a finite number")
+
+
+def read_cell(cells_dir: Path, task: CellTask) -> dict[str, Any] | None:
+    """The cached result of a cell; None when absent; CorruptCell when present but untrustworthy."""
+    path = cell_path(cells_dir, task)
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise CorruptCell(f"{path.name}: unreadable JSON ({exc})") from exc
+    if not isinstance(record, dict) or set(record) != {"key", "result", "sha256"}:
+        raise CorruptCell(f"{path.name}: not a leaderboard cell")
+    if record["sha256"] != _checksum(record["key"], record["result"]):
+        raise CorruptCell(f"{path.name}: checksum does not match its content")
+    if record["key"] != task.key:
+        raise CorruptCell(f"{path.name}: holds another cell's configuration")
+    try:
+        _check_result(record["result"], task.episodes)
+    except CorruptCell as exc:
+        raise CorruptCell(f"{path.name}: {exc}") from None
+    return record["result"]
+
+
+# ---------------------------------------------------------------- evaluation
+
+_AGENTS: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def param_count(agent: Any, checkpoint: str | None) -> int | None:
+    """Trainable parameters of one agent network, where the agent or its checkpoint says (None if unknown)."""
+    if checkpoint is not None:
+        from benchmarks.leaderboard.specs import checkpoint_metadata
+
+        count = (checkpoint_metadata(checkpoint).get("network") or {}).get("param_count")
+        if isinstance(count, int):
+            return count
+    model = getattr(agent, "model", None)  # stable-baselines3 agents: the torch policy
+    if model is not None and hasattr(model, "policy"):
+        return int(sum(p.numel() for p in model.policy.parameters()))
+    count = getattr(agent, "param_count", None)
+    if isinstance(count, int):
+        return count
+    return 0 if getattr(agent, "name", None) in ("random", "heuristic") else None
+
+
+def _prepared(task: CellTask) -> dict[str, Any]:
+    """The agent of a task with its environment params and compiled episode function, cached per process."""
+    import agents
+    from qin_env.params import load_params
+
+    cache_key = (task.agent, task.checkpoint, task.scenario, task.overrides, task.episodes)
+    if cache_key not in _AGENTS:
+        if len(_AGENTS) >= _CACHE_LIMIT:
+            _AGENTS.pop(next(iter(_AGENTS)))
+        overrides = dict(task.overrides)
+        agent = agents.make(task.agent, scenario=task.scenario, overrides=overrides, checkpoint=task.checkpoint)
+        params = load_params(task.scenario, overrides)
+        policy_fn = getattr(agent, "policy_fn", None)
+        run = _compiled(policy_fn, params) if policy_fn is not None else _stepwise(agent, params)
+        _AGENTS[cache_key] = {"agent": agent, "params": params, "run": run,
+                              "param_count": param_count(agent, task.checkpoint)}
+    return _AGENTS[cache_key]
+
+
+def _compiled(policy_fn: Any, params: Any) -> Any:
+    """Whole episodes under lax.scan, vmapped over episode keys (as evaluate_agent's compiled path)."""
+    from qin_env import core
+
+    def episode(key: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+        obs, state = core.reset(key, params)
+
+        def body(carry, k):
+            obs, state = carry
+            k1, k2 = jax.random.split(k)
+            obs, state, rewards, _, _, infos = core.step(k2, state, policy_fn(k1, obs, params), params)
+            return (obs, state), (rewards["orchestrator"], infos["orchestrator"]["kpi"])
+
+        _, (rewards, kpi) = jax.lax.scan(body, (obs, state), jax.random.split(key, params.max_steps))
+        return rewards.sum(), jax.tree.map(jnp.mean, kpi)
+
+    run = jax.jit(jax.vmap(episode))
+    return lambda keys: jax.device_get(run(keys))
+
+
+def _stepwise(agent: Any, params: Any) -> Any:
+    """Episodes one `act` call per slot, for agents without a jit-able policy (e.g. stable-baselines3)."""
+    from qin_env import core
+
+    step = jax.jit(lambda k, s, a: core.step(k, s, a, params))
+    reset = jax.jit(lambda k: core.reset(k, params))
+
+    def run(keys: jax.Array) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        returns, kpis = [], []
+        for key in keys:
+            if hasattr(agent, "reset"):
+                agent.reset(params)
+            obs, state = reset(key)
+            total, sums = 0.0, {}
+            for k in jax.random.split(key, params.max_steps):
+                k1, k2 = jax.random.split(k)
+                actions = {n: jnp.asarray(a) for n, a in agent.act(k1, jax.device_get(obs)).items()}
+                obs, state, rewards, _, _, infos = step(k2, state, actions)
+                total += float(rewards["orchestrator"])
+                for name, value in infos["orchestrator"]["kpi"].items():
+                    sums[name] = sums.get(name, 0.0) + float(value)
+            returns.append(total)
+            kpis.append({n: v / params.max_steps for n, v in sums.items()})
+        return np.asarray(returns), {n: np.asarray([k[n] for k in kpis]) for n in kpis[0]}
+
+    return run
+
+
+def evaluate_cell(task: CellTask) -> dict[str, Any]:
+    """Per-episode true returns and KPIs of one cell (importable by name, so Ray can ship it)."""
+    start = time.perf_counter()
+    prepared = _prepared(task)
+    if hasattr(prepared["agent"], "reset"):
+        prepared["agent"].reset(prepared["params"])
+    keys = jax.random.split(jax.random.PRNGKey(task.seed), task.episodes)
+    returns, kpis = prepared["run"](keys)
+    return {
+        "returns": [float(r) for r in np.asarray(returns, np.float64)],
+        "kpis": {name: [float(v) for v in np.asarray(values, np.float64)] for name, values in sorted(kpis.items())},
+        "param_count": prepared["param_count"],
+        "wall_s": round(time.perf_counter() - start, 3),
+    }
