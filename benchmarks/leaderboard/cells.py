@@ -165,7 +165,10 @@ def param_count(agent: Any, checkpoint: str | None) -> int | None:
     if checkpoint is not None:
         from benchmarks.leaderboard.specs import checkpoint_metadata
 
-        count = (checkpoint_metadata(checkpoint).get("network") or {}).get("param_count")
+        try:
+            count = (checkpoint_metadata(checkpoint).get("network") or {}).get("param_count")
+        except ValueError:  # a plug-in's own checkpoint format
+            count = None
         if isinstance(count, int):
             return count
     model = getattr(agent, "model", None)  # stable-baselines3 agents: the torch policy

@@ -219,6 +219,15 @@ class Plan:
     step_counts: dict[tuple[str, str], int]
 
 
+def _training_steps(checkpoint: str) -> int:
+    """Env steps a checkpoint was trained for, from its metadata (0 when it does not say)."""
+    try:
+        meta = checkpoint_metadata(checkpoint)
+    except ValueError:  # a plug-in's own checkpoint format
+        return 0
+    return int((meta.get("ppo_config") or {}).get("total_timesteps", meta.get("timesteps", 0)) or 0)
+
+
 def plan(settings: Settings, hashes: dict[str, str]) -> Plan:
     """Place every entry on every scenario and make the cell tasks of those entered."""
     tasks, not_entered, checkpoints, step_counts = {}, {}, {}, {}
@@ -233,9 +242,7 @@ def plan(settings: Settings, hashes: dict[str, str]) -> Plan:
             if placement.checkpoint:
                 digest = file_sha256(placement.checkpoint)
                 checkpoints.setdefault(spec.label, {})[s] = digest
-                meta = checkpoint_metadata(placement.checkpoint)
-                steps = (meta.get("ppo_config") or {}).get("total_timesteps", meta.get("timesteps", 0))
-                step_counts[(spec.label, s)] = int(steps or 0)
+                step_counts[(spec.label, s)] = _training_steps(placement.checkpoint)
             for k in settings.seeds:
                 tasks[(spec.label, s, k)] = make_task(spec.agent, placement.checkpoint, digest, s, hashes[s],
                                                       settings.overrides, k, settings.episodes, source)

@@ -92,6 +92,8 @@ def check_agent_name(name: str) -> None:
 def checkpoint_metadata(path: str | Path) -> dict[str, Any]:
     """A checkpoint's metadata, read with numpy alone (layout documented in agents.checkpoint)."""
     data = Path(path).read_bytes()
+    if not data.startswith(b"QIN-CHECKPOINT"):
+        raise ValueError(f"{path} is not a QIN checkpoint (no QIN-CHECKPOINT header)")
     try:
         with np.load(io.BytesIO(data[data.index(b"\n") + 1:]), allow_pickle=False) as archive:
             return json.loads(archive["metadata.json"].tobytes())
@@ -105,8 +107,14 @@ def _single_file(folder: Path) -> Path | None:
 
 
 def _fits(path: Path, scenario: str, scenario_hash: str) -> Placement:
-    """Use a checkpoint only on the scenario, with the very configuration, it was trained for."""
-    metadata = checkpoint_metadata(path)
+    """Use a checkpoint only on the scenario, with the very configuration, it was trained for.
+
+    A file in another format than `agents.checkpoint`'s (a plug-in's own) is passed to the agent as is.
+    """
+    try:
+        metadata = checkpoint_metadata(path)
+    except ValueError:
+        return Placement(checkpoint=str(path))
     trained_on = Path(str(metadata.get("scenario", ""))).stem
     if trained_on != scenario:
         return Placement(not_entered=f"checkpoint {path} was trained on {trained_on!r}")

@@ -1,0 +1,34 @@
+"""Fixtures of the leaderboard tests: references for the tiny settings, a plug-in module outside the package."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from lb_settings import PLUGIN_SOURCE, TINY
+
+from benchmarks.leaderboard import main
+
+
+@pytest.fixture(scope="session")
+def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding `my_qin_agent.py`, a module no installed package knows about."""
+    folder = tmp_path_factory.mktemp("plugin")
+    (folder / "my_qin_agent.py").write_text(textwrap.dedent(PLUGIN_SOURCE))
+    (folder / "level1.txt").write_text("1")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_references(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """References for the tiny settings, made by `--regenerate-references`; returns (file, what it printed)."""
+    import contextlib
+    import io
+
+    path = tmp_path_factory.mktemp("refs") / "references.json"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        status = main(["--regenerate-references", "--references", str(path), *TINY])
+    assert status == 0, printed.getvalue()
+    return path, printed.getvalue()
