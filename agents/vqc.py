@@ -16,14 +16,17 @@ The actor and the critic share one circuit (one set of expectations, two linear 
 circuit evaluations per step and the qubit count a node spends on learning, at the price of coupling the
 two losses through the circuit's parameters; the readouts are classical and cheap.
 
-Two backends compute the same expectations:
+Three backends compute the same expectations:
 - "pennylane": a PennyLane QNode on `default.qubit`, `interface="jax"`, `diff_method="backprop"`, built
   once per (n_qubits, n_layers) and traced by `jax.jit` / `jax.vmap` like any JAX function;
+- "pennylane-fused": the same QNode on `qin.fused` (agents/fused_device.py), a PennyLane device that fuses
+  one-qubit gates and applies gates as elementwise updates XLA can fuse;
 - "fused": the same circuit as a statevector in plain JAX (2^n amplitudes; one-qubit gates as elementwise
   updates of the state reshaped to [2]*n, the CNOT ring as one fixed permutation of amplitudes), so XLA
   compiles one small fused program.
-tests/agents/test_vqc.py holds them equal to 1e-5 in outputs and gradients. "fused" is the default: on CPU it
-runs about 6x faster than the compiled QNode forward and 2x for gradients (benchmarks/circuit_speed.py).
+tests/agents/test_vqc.py holds them equal to 1e-5 in outputs and gradients. "fused" is the default; on CPU it
+runs about 5x faster than the QNode on default.qubit, and about as fast as the QNode on qin.fused
+(`qin perf`).
 
 `circuit_qubits(params)` gives the width the trainer uses by default: the computation share of a
 quantum node's qubit budget in the scenario.
@@ -43,7 +46,7 @@ from agents.networks import ActorCritic
 from qin_env.params import Params
 from qin_env.policies import heuristic_width_level
 
-BACKENDS = ("fused", "pennylane")
+BACKENDS = ("fused", "pennylane", "pennylane-fused")
 
 
 def _ring(n_qubits: int) -> list[tuple[int, int]]:
@@ -55,9 +58,17 @@ def _ring(n_qubits: int) -> list[tuple[int, int]]:
 
 
 @functools.cache
-def eager_qnode(n_qubits: int, n_layers: int) -> qml.QNode:
-    """The plain (not jitted) PennyLane QNode `(rot[L,n,2], angles[L,n]) -> <Z_i>[n]`, built once per shape."""
-    device = qml.device("default.qubit", wires=n_qubits)
+def eager_qnode(n_qubits: int, n_layers: int, device_name: str = "default.qubit") -> qml.QNode:
+    """The plain (not jitted) PennyLane QNode `(rot[L,n,2], angles[L,n]) -> <Z_i>[n]`, built once per shape.
+
+    `device_name`: "default.qubit" or "qin.fused" (agents/fused_device.py).
+    """
+    if device_name == "qin.fused":
+        from agents.fused_device import FusedQubit
+
+        device = FusedQubit(wires=n_qubits)
+    else:
+        device = qml.device(device_name, wires=n_qubits)
 
     @qml.qnode(device, interface="jax", diff_method="backprop")
     def circuit(rot: jax.Array, angles: jax.Array) -> list:
@@ -75,9 +86,9 @@ def eager_qnode(n_qubits: int, n_layers: int) -> qml.QNode:
     return circuit
 
 
-def _pennylane_expectations(rot: jax.Array, angles: jax.Array) -> jax.Array:
+def _pennylane_expectations(rot: jax.Array, angles: jax.Array, device_name: str = "default.qubit") -> jax.Array:
     n_layers, n_qubits = angles.shape
-    return jnp.stack(eager_qnode(n_qubits, n_layers)(rot, angles))
+    return jnp.stack(eager_qnode(n_qubits, n_layers, device_name)(rot, angles))
 
 
 # --- fused statevector backend ----------------------------------------------------------------
@@ -142,6 +153,8 @@ def circuit_expectations(rot: jax.Array, angles: jax.Array, backend: str = "fuse
         return _fused_expectations(rot, angles)
     if backend == "pennylane":
         return _pennylane_expectations(rot, angles)
+    if backend == "pennylane-fused":
+        return _pennylane_expectations(rot, angles, "qin.fused")
     raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
 
 
