@@ -227,17 +227,55 @@ def network_param_count(config: PPOConfig, total: bool = False) -> int:
     return net if config.share_parameters else net // model.stack.n_agents
 
 
-def make_train(config: PPOConfig, progress: Callable[[], None] | None = None) -> Callable[[jax.Array], dict[str, Any]]:
-    """A pure, jit-able `train(key) -> {"params", "metrics"}`; metrics have one entry per update.
+RewardFn = Callable[[Any, dict[str, jax.Array], dict[str, jax.Array], dict[str, jax.Array]], jax.Array]
+"""A learned team reward `(reward_params, obs, actions, next_obs) -> []` of one transition of one env copy."""
 
-    Metrics: `episode_return` (mean over copies of the last finished episode's team return, nan
-    until one ends), `episodes_completed`, `mean_reward` (team reward per step of the rollout; all
-    copies start together, so it depends on which part of the episode the rollout covered),
-    `kpi/<name>` (rollout means), and `actor_loss`, `value_loss`, `entropy` (summed over action
-    components), `approx_kl`, `clip_frac` (means over agents, epochs and minibatches).
 
-    `progress`, if given, is called on the host after every update (of every seed under vmap),
-    to drive a progress bar; it never feeds anything back into the computation.
+class RunnerState(NamedTuple):
+    """What one PPO update carries to the next: learners' params and optimiser state, the env copies."""
+
+    params: dict[str, Any]
+    opt_state: Any
+    env_state: core.State
+    obs: dict[str, jax.Array]
+    ep_sum: jax.Array  # [E] return of the running episode
+    last_return: jax.Array  # [E] return of the last finished episode (nan until one ends)
+
+
+class Trainer(NamedTuple):
+    """PPO as a resumable pair of pure functions, so other learners (an IRL discriminator) can interleave.
+
+    `init(key) -> RunnerState`; `update(runner, reward_params, key) -> (runner, metrics, rollout)`, one
+    rollout and its PPO epochs. `rollout` holds the learners' padded network `inputs` [T, E, N, I],
+    `mask` [T, E, N, K*M], `action` [T, E, N, K], their observations `obs` and `next_obs` (dicts of
+    [T, E, D_a]; `next_obs` is the pre-reset observation at an episode's end) and `done` [T, E].
+    """
+
+    init: Callable[[jax.Array], RunnerState]
+    update: Callable[[RunnerState, Any, jax.Array], tuple[RunnerState, dict[str, jax.Array], dict[str, Any]]]
+    num_updates: int
+    stack: AgentStack
+    log_prob: Callable[[dict[str, Any], jax.Array, jax.Array, jax.Array], jax.Array]  # inputs, mask, action -> [.., N]
+
+
+def step_without_reward(key: jax.Array, state: core.State, actions: dict[str, jax.Array], params: Params
+                        ) -> tuple[dict, core.State, dict, dict]:
+    """`core.step` with auto-reset, minus the env's reward: (obs, state, truncations, infos without reward_terms).
+
+    The learned-reward trainer steps the env only through this, so the true reward cannot reach it.
+    """
+    obs, state, _, _, truncs, infos = core.step(key, state, actions, params, True)
+    infos = {agent: {k: v for k, v in info.items() if k != "reward_terms"} for agent, info in infos.items()}
+    return obs, state, truncs, infos
+
+
+def make_trainer(config: PPOConfig, reward_fn: RewardFn | None = None,
+                 progress: Callable[[], None] | None = None) -> Trainer:
+    """The PPO update of `make_train` as a resumable `Trainer`; with `reward_fn`, learners see only that reward.
+
+    With `reward_fn` every learner is rewarded `reward_fn(reward_params, obs, actions, next_obs)` and
+    the env is stepped through `step_without_reward`; the metrics `episode_return` and `mean_reward`
+    then measure the learned reward. `reward_params` is a traced input: changing it does not recompile.
     """
     env_params = config.env_params()
     model = _build(config, env_params)
@@ -275,21 +313,32 @@ def make_train(config: PPOConfig, progress: Callable[[], None] | None = None) ->
         return actions, Transition(inputs, global_state, mask, action, log_prob, value,
                                    jnp.zeros(stack.n_agents), jnp.bool_(False), jnp.float32(0.0), {})
 
-    def _env_step(runner: tuple, key: jax.Array) -> tuple[tuple, Transition]:
+    def _env_step(carry: tuple, key: jax.Array) -> tuple[tuple, tuple[Transition, dict]]:
+        runner, reward_params = carry
         params, opt_state, env_state, obs, ep_sum, last_return = runner
         k_act, k_step = jax.random.split(key)
         actions, tr = jax.vmap(_act, in_axes=(0, None, 0, 0))(jax.random.split(k_act, n_envs), params, obs, env_state)
-        obs, env_state, rewards, _, truncs, infos = jax.vmap(core.step, in_axes=(0, 0, 0, None, None))(
-            jax.random.split(k_step, n_envs), env_state, actions, env_params, True)
+        keys = jax.random.split(k_step, n_envs)
+        if reward_fn is None:
+            next_obs, env_state, rewards, _, truncs, infos = jax.vmap(core.step, in_axes=(0, 0, 0, None, None))(
+                keys, env_state, actions, env_params, True)
+            team_reward = rewards[team]
+            reward = jnp.stack([rewards[a] for a in stack.names], axis=-1)
+        else:
+            next_obs, env_state, truncs, infos = jax.vmap(step_without_reward, in_axes=(0, 0, 0, None))(
+                keys, env_state, actions, env_params)
+            final_obs = {a: infos[a]["final_observation"] for a in next_obs}
+            team_reward = jax.vmap(reward_fn, in_axes=(None, 0, 0, 0))(reward_params, obs, actions, final_obs)
+            reward = jnp.broadcast_to(team_reward[:, None], (n_envs, stack.n_agents))
         done = truncs["__all__"]
-        team_reward = rewards[team]
         ep_sum = ep_sum + team_reward
         last_return = jnp.where(done, ep_sum, last_return)
         ep_sum = jnp.where(done, 0.0, ep_sum)
         kpi = {k: infos[team]["kpi"][k] for k in config.kpis}
-        tr = tr._replace(reward=jnp.stack([rewards[a] for a in stack.names], axis=-1), done=done,
-                         team_reward=team_reward, kpi=kpi)
-        return (params, opt_state, env_state, obs, ep_sum, last_return), tr
+        tr = tr._replace(reward=reward, done=done, team_reward=team_reward, kpi=kpi)
+        seen = {"obs": {a: obs[a] for a in stack.names},
+                "next_obs": {a: infos[a]["final_observation"] for a in stack.names}}
+        return (RunnerState(params, opt_state, env_state, next_obs, ep_sum, last_return), reward_params), (tr, seen)
 
     def _calculate_gae(traj: Transition, last_value: jax.Array) -> tuple[jax.Array, jax.Array]:
         def body(carry: tuple, t: Transition) -> tuple[tuple, jax.Array]:
@@ -354,10 +403,10 @@ def make_train(config: PPOConfig, progress: Callable[[], None] | None = None) ->
         (params, opt_state), aux = jax.lax.scan(_update_minibatch, (params, opt_state), minibatches)
         return (params, opt_state, traj, adv, targets, key), aux
 
-    def _update(carry: tuple, key: jax.Array) -> tuple[tuple, dict]:
-        runner = carry
+    def update(runner: RunnerState, reward_params: Any, key: jax.Array
+               ) -> tuple[RunnerState, dict[str, jax.Array], dict[str, Any]]:
         k_roll, k_epochs = jax.random.split(key)
-        runner, traj = jax.lax.scan(_env_step, runner, jax.random.split(k_roll, n_steps))
+        (runner, _), (traj, seen) = jax.lax.scan(_env_step, (runner, reward_params), jax.random.split(k_roll, n_steps))
         params, opt_state, env_state, obs, ep_sum, last_return = runner
         if reinforce:
             adv, targets = _monte_carlo(traj)
@@ -377,18 +426,51 @@ def make_train(config: PPOConfig, progress: Callable[[], None] | None = None) ->
         }
         if progress is not None:
             jax.debug.callback(lambda _: progress(), metrics["mean_reward"])
-        return (params, opt_state, env_state, obs, ep_sum, last_return), metrics
+        rollout = {"inputs": traj.inputs, "mask": traj.mask, "action": traj.action, "done": traj.done, **seen}
+        return RunnerState(params, opt_state, env_state, obs, ep_sum, last_return), metrics, rollout
 
-    def train(key: jax.Array) -> dict[str, Any]:
-        """Train from scratch; returns the final stacked params and per-update metrics."""
-        k_init, k_reset, k_updates = jax.random.split(key, 3)
+    def init(key: jax.Array) -> RunnerState:
+        k_init, k_reset, _ = jax.random.split(key, 3)  # `train(key)` runs its updates on the third key
         params = model.init(k_init)
-        opt_state = tx_init(params)
         obs, env_state = jax.vmap(core.reset, in_axes=(0, None))(jax.random.split(k_reset, n_envs), env_params)
         zeros = jnp.zeros(n_envs, jnp.float32)
-        runner = (params, opt_state, env_state, obs, zeros, jnp.full(n_envs, jnp.nan, jnp.float32))
-        runner, metrics = jax.lax.scan(_update, runner, jax.random.split(k_updates, num_updates))
-        return {"params": runner[0], "metrics": metrics}
+        return RunnerState(params, tx_init(params), env_state, obs, zeros, jnp.full(n_envs, jnp.nan, jnp.float32))
+
+    def log_prob(params: dict[str, Any], inputs: jax.Array, mask: jax.Array, action: jax.Array) -> jax.Array:
+        logits, _ = model.policy(params, inputs)
+        return stack.log_prob_entropy(logits, mask, action)[0]
+
+    return Trainer(init, update, num_updates, stack, log_prob)
+
+
+def make_train(config: PPOConfig, progress: Callable[[], None] | None = None,
+               reward_fn: RewardFn | None = None) -> Callable[..., dict[str, Any]]:
+    """A pure, jit-able `train(key) -> {"params", "metrics"}`; metrics have one entry per update.
+
+    Metrics: `episode_return` (mean over copies of the last finished episode's team return, nan
+    until one ends), `episodes_completed`, `mean_reward` (team reward per step of the rollout; all
+    copies start together, so it depends on which part of the episode the rollout covered),
+    `kpi/<name>` (rollout means), and `actor_loss`, `value_loss`, `entropy` (summed over action
+    components), `approx_kl`, `clip_frac` (means over agents, epochs and minibatches).
+
+    `progress`, if given, is called on the host after every update (of every seed under vmap),
+    to drive a progress bar; it never feeds anything back into the computation.
+    With `reward_fn` (see `make_trainer`) it is `train(key, reward_params)` and the env's reward is hidden.
+    """
+    trainer = make_trainer(config, reward_fn, progress)
+
+    def train(key: jax.Array, reward_params: Any = None) -> dict[str, Any]:
+        """Train from scratch; returns the final stacked params and per-update metrics."""
+        if (reward_fn is None) != (reward_params is None):
+            raise ValueError("train(key, reward_params) takes reward_params exactly when make_train got a reward_fn")
+        runner = trainer.init(key)
+
+        def body(runner: RunnerState, k: jax.Array) -> tuple[RunnerState, dict[str, jax.Array]]:
+            runner, metrics, _ = trainer.update(runner, reward_params, k)
+            return runner, metrics
+
+        runner, metrics = jax.lax.scan(body, runner, jax.random.split(jax.random.split(key, 3)[2], trainer.num_updates))
+        return {"params": runner.params, "metrics": metrics}
 
     return train
 

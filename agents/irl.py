@@ -1,0 +1,240 @@
+"""Quantum inverse RL for the orchestrator: AIRL with a variational-circuit reward, then PPO on that reward alone.
+
+Method (Fu et al., ICLR 2018, "Learning Robust Rewards with Adversarial Inverse Reinforcement
+Learning"). A discriminator D = exp(f) / (exp(f) + pi(a|s)) with f(s, a, s') = g(s') + gamma h(s')
+- h(s) (agents/irl_reward.py) separates expert transitions from the current policy's; its logit is
+f - log pi(a|s). Each iteration runs one PPO update of the orchestrator (aggregators played by the
+heuristic) rewarded by f alone, through `agents.ppo.make_trainer(reward_fn=...)`, which steps the
+env without its reward; then `disc_steps` Adam steps on the discriminator's logistic loss over
+minibatches of expert and fresh policy transitions. Policy and discriminator of several seeds run
+at once under `jax.vmap`; the reward parameters are a traced input, so nothing recompiles.
+
+Why AIRL rather than MaxEnt feature matching: the env's reward is itself of AIRL's form in the
+observations (irl_reward.py: a state reward plus potential shaping by the mean model quality), so
+AIRL's state-only g can represent it exactly and its shaping term absorbs the progress potential;
+MaxEnt feature matching would need a reward linear in fixed features and a full policy solve per
+reward step, and it cannot express the thresholded latency penalty without hand-made features.
+
+After the loop the learned f is frozen and a fresh orchestrator trains on it with PPO
+(`make_train(reward_fn=...)`); only then is it evaluated on the true reward.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from agents.irl_data import AGENT, Demonstrations
+from agents.irl_reward import RewardModel, airl_reward, init_airl, make_reward_model
+from agents.networks import param_count
+from agents.ppo import PPOConfig, RewardFn, make_policy_fn, make_trainer, network_param_count
+from qin_env import core
+from qin_env.params import Params
+
+
+@dataclasses.dataclass(frozen=True)
+class IRLConfig:
+    """Everything an IRL run depends on (frozen and hashable)."""
+
+    scenario: str = "metro_qkd"
+    """Scenario name or TOML path."""
+    overrides: tuple[tuple[str, Any], ...] = ()
+    """Dotted-key scenario overrides as (key, value) pairs."""
+    reward_model: str = "vqc"
+    """"vqc" (variational circuit) or "mlp" (classical ablation of matching parameter count)."""
+    n_qubits: int | None = None
+    """Circuit width; None: the scenario's computation share of a node's qubits (`agents.vqc.circuit_qubits`)."""
+    n_layers: int = 3
+    """Re-uploading layers of the reward circuit."""
+    gamma: float = 0.99
+    """Discount of the MDP, of AIRL's shaping term and of EPIC's canonicalisation."""
+    irl_timesteps: int = 400_000
+    """Env steps per seed of the policy inside the AIRL loop (one PPO update per iteration)."""
+    policy_timesteps: int = 300_000
+    """Env steps per seed of PPO on the frozen learned reward."""
+    num_envs: int = 64
+    """Parallel env copies per PPO rollout."""
+    num_steps: int = 128
+    """Env steps per copy per PPO rollout."""
+    policy_lr: float = 1e-3
+    """PPO learning rate (annealed to 0)."""
+    hidden: tuple[int, ...] = (64, 64)
+    """Hidden sizes of the orchestrator's MLP actor-critic."""
+    disc_lr: float = 3e-3
+    """Adam learning rate of the reward model and potential."""
+    disc_steps: int = 8
+    """Discriminator minibatch steps per PPO update."""
+    disc_batch: int = 512
+    """Expert and policy transitions (each) per discriminator step; half the policy ones from the replay."""
+    replay_size: int = 32_768
+    """Policy transitions kept from past iterations (a ring), so the reward keeps ranking early policies' states."""
+    replay_insert: int = 4_096
+    """Policy transitions of each rollout written into the replay ring."""
+
+    def env_params(self) -> Params:
+        """The scenario's Params with the overrides applied."""
+        return self.ppo_config(self.num_envs * self.num_steps).env_params()
+
+    def ppo_config(self, total_timesteps: int) -> PPOConfig:
+        """The orchestrator-only PPO configuration (aggregators played by the heuristic)."""
+        return PPOConfig(scenario=self.scenario, overrides=self.overrides, learners=(AGENT,),
+                         others_policy="heuristic", network="mlp", hidden=self.hidden, num_envs=self.num_envs,
+                         num_steps=self.num_steps, total_timesteps=total_timesteps, lr=self.policy_lr,
+                         gamma=self.gamma)
+
+    def circuit_qubits(self) -> int:
+        """The reward circuit's width."""
+        from agents.vqc import circuit_qubits
+
+        return self.n_qubits if self.n_qubits is not None else circuit_qubits(self.env_params())
+
+    def model(self) -> RewardModel:
+        """The reward model g of this configuration."""
+        return make_reward_model(self.reward_model, self.env_params(), self.circuit_qubits(), self.n_layers)
+
+
+def reward_param_counts(config: IRLConfig) -> dict[str, int]:
+    """Trainable scalars of the reward model g, of the potential h, and of the orchestrator's policy network."""
+    obs_dim = core.obs_size(config.env_params(), AGENT)
+    model = config.model()
+    shapes = jax.eval_shape(lambda k: init_airl(model, obs_dim, k), jax.random.key(0))
+    return {"reward_model": param_count(shapes["g"]), "potential": param_count(shapes["h"]) + 1,
+            "policy": network_param_count(config.ppo_config(config.num_envs * config.num_steps))}
+
+
+def learned_reward_fn(config: IRLConfig) -> RewardFn:
+    """The trainer's hook: every learner is rewarded f(s, s') on the orchestrator's observations."""
+    f = airl_reward(config.model(), config.gamma)
+
+    def reward(reward_params: Any, obs: dict, actions: dict, next_obs: dict) -> jax.Array:
+        del actions  # AIRL's f is state-only; the action enters the discriminator only through log pi
+        return f(reward_params, obs[AGENT], next_obs[AGENT])
+
+    return reward
+
+
+def expert_transitions(demos: Demonstrations) -> dict[str, jax.Array]:
+    """What the IRL trainer may read of a dataset: observations, actions, next observations (no reward)."""
+    return {"obs": jnp.asarray(demos.obs), "action": jnp.asarray(demos.action), "next_obs": jnp.asarray(demos.next_obs)}
+
+
+def make_irl(config: IRLConfig) -> tuple[Callable[[jax.Array], Any], Callable[[Any, dict, jax.Array], tuple]]:
+    """Pure `(init(key) -> carry, iteration(carry, expert, key) -> (carry, metrics))` of one seed's AIRL loop.
+
+    `carry` = (PPO runner, AIRL reward params, their Adam state, replay ring of past policy transitions,
+    transitions written to it so far); `expert` = `expert_transitions(demos)`.
+    Run `jax.jit(jax.vmap(iteration, in_axes=(0, None, 0)))` for several seeds; `num_iterations(config)` times.
+    """
+    ppo_config = config.ppo_config(config.irl_timesteps)
+    trainer = make_trainer(ppo_config, learned_reward_fn(config))
+    model, env_params = config.model(), ppo_config.env_params()
+    f = airl_reward(model, config.gamma)
+    obs_dim = core.obs_size(env_params, AGENT)
+    stack = trainer.stack
+    tx = optax.adam(config.disc_lr)
+    log_pi_start = -float(np.sum(np.log(stack.nvecs[0])))  # the untrained policy is near uniform
+
+    n_actions = len(stack.nvecs[0])
+    insert = min(config.replay_insert, config.replay_size, config.num_envs * config.num_steps)
+
+    def init(key: jax.Array) -> tuple:
+        k_policy, k_reward = jax.random.split(key)
+        reward_params = init_airl(model, obs_dim, k_reward, log_pi_start)
+        replay = {"obs": jnp.zeros((config.replay_size, obs_dim), jnp.float32),
+                  "next_obs": jnp.zeros((config.replay_size, obs_dim), jnp.float32),
+                  "action": jnp.zeros((config.replay_size, n_actions), jnp.int32)}
+        return trainer.init(k_policy), reward_params, tx.init(reward_params), replay, jnp.int32(0)
+
+    def log_pi(policy_params: dict, obs: jax.Array, action: jax.Array) -> jax.Array:
+        inputs = stack.network_inputs({AGENT: obs})
+        mask = stack.masks({AGENT: jnp.ones((*obs.shape[:-1], sum(stack.nvecs[0])), bool)})
+        return trainer.log_prob(policy_params, inputs, mask, stack.pad_actions({AGENT: action}))[..., 0]
+
+    def logits(reward_params: dict, policy_params: dict, batch: dict[str, jax.Array]) -> jax.Array:
+        f_value = jax.vmap(f, in_axes=(None, 0, 0))(reward_params, batch["obs"], batch["next_obs"])
+        log_p = jax.lax.stop_gradient(jax.vmap(log_pi, in_axes=(None, 0, 0))(policy_params, batch["obs"],
+                                                                              batch["action"]))
+        return f_value - log_p  # logit of D = exp(f) / (exp(f) + pi)
+
+    def disc_loss(reward_params: dict, policy_params: dict, expert: dict, policy: dict) -> tuple[jax.Array, dict]:
+        le, lp = logits(reward_params, policy_params, expert), logits(reward_params, policy_params, policy)
+        loss = jnp.mean(jax.nn.softplus(-le)) + jnp.mean(jax.nn.softplus(lp))  # -log D(expert) - log(1 - D(policy))
+        accuracy = 0.5 * (jnp.mean(le > 0) + jnp.mean(lp < 0))
+        return loss, {"disc_loss": loss, "disc_accuracy": accuracy}
+
+    def iteration(carry: tuple, expert: dict[str, jax.Array], key: jax.Array) -> tuple[tuple, dict[str, jax.Array]]:
+        runner, reward_params, opt_state, replay, inserted = carry
+        k_ppo, k_disc, k_insert = jax.random.split(key, 3)
+        runner, metrics, rollout = trainer.update(runner, reward_params, k_ppo)
+        policy = {"obs": rollout["obs"][AGENT].reshape(-1, obs_dim),
+                  "next_obs": rollout["next_obs"][AGENT].reshape(-1, obs_dim),
+                  "action": stack.unpad_actions(rollout["action"])[AGENT].reshape(-1, n_actions)}
+        n_expert, n_policy = expert["obs"].shape[0], policy["obs"].shape[0]
+        take = lambda data, idx: jax.tree.map(lambda x: x[idx], data)  # noqa: E731
+        fresh = take(policy, jax.random.choice(k_insert, n_policy, (insert,), replace=False))
+        slots = (inserted + jnp.arange(insert)) % config.replay_size
+        replay = jax.tree.map(lambda buf, x: buf.at[slots].set(x), replay, fresh)
+        inserted = inserted + insert
+        filled = jnp.minimum(inserted, config.replay_size)
+        half = config.disc_batch // 2
+
+        def disc_step(state: tuple, k: jax.Array) -> tuple[tuple, dict]:
+            params, opt = state
+            k_e, k_p, k_r = jax.random.split(k, 3)
+            batch_e = take(expert, jax.random.randint(k_e, (config.disc_batch,), 0, n_expert))
+            batch_p = jax.tree.map(lambda a, b: jnp.concatenate([a, b]),
+                                   take(policy, jax.random.randint(k_p, (config.disc_batch - half,), 0, n_policy)),
+                                   take(replay, jax.random.randint(k_r, (half,), 0, filled)))
+            grads, aux = jax.grad(disc_loss, has_aux=True)(params, runner.params, batch_e, batch_p)
+            updates, opt = tx.update(grads, opt, params)
+            return (optax.apply_updates(params, updates), opt), aux
+
+        (reward_params, opt_state), aux = jax.lax.scan(disc_step, (reward_params, opt_state),
+                                                       jax.random.split(k_disc, config.disc_steps))
+        metrics = metrics | {k: v[-1] for k, v in aux.items()}
+        return (runner, reward_params, opt_state, replay, inserted), metrics
+
+    return init, iteration
+
+
+def num_iterations(config: IRLConfig) -> int:
+    """AIRL iterations (PPO updates) per seed."""
+    n = config.irl_timesteps // (config.num_envs * config.num_steps)
+    if n < 1:
+        raise ValueError(f"irl_timesteps={config.irl_timesteps} is below one rollout of "
+                         f"{config.num_envs * config.num_steps} env steps")
+    return n
+
+
+def evaluate_seeds(ppo_config: PPOConfig, stacked_params: Any, episodes: int, key: jax.Array) -> np.ndarray:
+    """True team return per seed [S] of greedy orchestrators (leading seed axis), all seeds in one compiled call.
+
+    Every seed meets the same episodes (keys split like `agents.ppo.evaluate_policy`).
+    """
+    env_params = ppo_config.env_params()
+
+    def seed_return(params: Any) -> jax.Array:
+        policy = make_policy_fn(ppo_config, params)
+
+        def episode(k: jax.Array) -> jax.Array:
+            k_reset, k_run = jax.random.split(k)
+            obs, state = core.reset(k_reset, env_params)
+
+            def body(carry: tuple, k_t: jax.Array) -> tuple[tuple, jax.Array]:
+                obs, state = carry
+                k_act, k_step = jax.random.split(k_t)
+                obs, state, rewards, _, _, _ = core.step(k_step, state, policy(k_act, obs, env_params), env_params)
+                return (obs, state), rewards[AGENT]
+
+            _, rewards = jax.lax.scan(body, (obs, state), jax.random.split(k_run, env_params.max_steps))
+            return jnp.sum(rewards)
+
+        return jnp.mean(jax.vmap(episode)(jax.random.split(key, episodes)))
+
+    return np.asarray(jax.jit(jax.vmap(seed_return))(stacked_params))

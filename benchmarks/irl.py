@@ -1,0 +1,253 @@
+"""`qin irl`: learn the orchestrator's reward from expert demonstrations, train on it, and measure both.
+
+    qin irl --scenario metro_qkd --demos 20 --seeds 5 --reward-model both --out runs/irl --json irl.json
+
+Writes into `--out`: `demonstrations.qinckpt` (the dataset), per reward model and seed the learned
+reward (`reward_<model>_seed<k>.qinckpt`) and the orchestrator trained on it alone
+(`orchestrator_<model>_seed<k>.qinckpt`, loadable with `agents.trained.load_trained`), the expert
+(`expert.qinckpt` when it is a PPO policy), `reward_vs_true_<model>.png` (learned against true
+reward on held-out transitions) and the JSON also written to `--json`. Method and numbers: docs/irl.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.io import save_figure, write_json
+
+QUICK = {"expert_steps": 16_384, "irl_steps": 16_384, "policy_steps": 16_384, "num_envs": 16, "num_steps": 64,
+         "eval_episodes": 8, "heldout_episodes": 4}
+FULL = {"expert_steps": 300_000, "irl_steps": 400_000, "policy_steps": 300_000, "num_envs": 64, "num_steps": 128,
+        "eval_episodes": 32, "heldout_episodes": 10}
+
+
+def _int_in(flag: str, low: int, high: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag}={text!r} is not an integer") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{flag}={value} is outside the allowed range [{low}, {high}]")
+        return value
+
+    return parse
+
+
+def _scenario(text: str) -> str:
+    from qin_env.params import list_scenarios
+
+    if text.endswith(".toml") or text in list_scenarios():
+        return text
+    raise argparse.ArgumentTypeError(f"--scenario={text!r} is unknown; valid scenarios: "
+                                     f"{', '.join(list_scenarios())} (or a path to a .toml file)")
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    """The arguments of `qin irl`."""
+    p = argparse.ArgumentParser(prog=prog, description="Inverse RL for the orchestrator: AIRL with a variational-"
+                                "circuit (or MLP) reward, then PPO on the learned reward alone (docs/irl.md).")
+    p.add_argument("--scenario", type=_scenario, default="metro_qkd")
+    p.add_argument("--demos", type=_int_in("--demos", 1, 10_000), default=20, help="expert demonstration episodes")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--json", type=Path, default=None, help="also write the result JSON here (atomically)")
+    p.add_argument("--quick", action="store_true", help="tiny budgets: a smoke run of the whole pipeline")
+    p.add_argument("--seeds", type=_int_in("--seeds", 1, 64), default=1, help="IRL seeds trained at once (vmap)")
+    p.add_argument("--seed", type=_int_in("--seed", 0, 2**31 - 1), default=0, help="base seed")
+    p.add_argument("--reward-model", choices=["vqc", "mlp", "both"], default="vqc")
+    p.add_argument("--expert-steps", type=_int_in("--expert-steps", 0, 100_000_000), default=None,
+                   help="PPO steps of the true-reward expert (0: the heuristic is the expert)")
+    p.add_argument("--irl-steps", type=_int_in("--irl-steps", 1, 100_000_000), default=None,
+                   help="env steps per seed of the policy inside the AIRL loop")
+    p.add_argument("--policy-steps", type=_int_in("--policy-steps", 1, 100_000_000), default=None,
+                   help="env steps per seed of PPO on the frozen learned reward")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="scenario override, repeatable")
+    return p
+
+
+def _overrides(pairs: Sequence[str] | None, prog: str) -> dict[str, Any]:
+    import tomllib
+
+    out: dict[str, Any] = {}
+    for pair in pairs or ():
+        if "=" not in pair:
+            raise SystemExit(f"{prog}: --set {pair!r} must look like key=value (for example episode.max_steps=50)")
+        key, text = pair.split("=", 1)
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = text.strip()
+    return out
+
+
+def iqm(values: Sequence[float]) -> float:
+    """Inter-quartile mean: the mean after trimming a quarter from each end (Agarwal et al., NeurIPS 2021)."""
+    from scipy.stats import trim_mean
+
+    return float(trim_mean(np.asarray(values, np.float64), 0.25))
+
+
+def plot_rewards(path: Path, agreement: dict[str, Any], title: str) -> Path:
+    """Learned against true reward on held-out transitions: canonicalised (what EPIC compares) and raw."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    data = agreement["plot"]
+    expert = np.asarray(data["from_expert"])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), dpi=120)
+    panels = [("canonical_true", "canonical_learned", "canonicalised (EPIC)", agreement["epic_distance"]),
+              ("true", "learned", "raw: true R(s,a,s') vs learned f(s,s')", agreement["reward_pearson"])]
+    for ax, (xk, yk, name, value) in zip(axes, panels, strict=True):
+        x, y = np.asarray(data[xk]), np.asarray(data[yk])
+        ax.scatter(x[~expert], y[~expert], s=4, alpha=0.4, color="tab:red", label="random orchestrator")
+        ax.scatter(x[expert], y[expert], s=4, alpha=0.4, color="tab:blue", label="expert")
+        label = "EPIC distance" if xk.startswith("canonical") else "Pearson"
+        ax.set_title(f"{name}\n{label} {value:.3f}", fontsize=9)
+        ax.set_xlabel("true reward")
+        ax.set_ylabel("learned reward")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, markerscale=3)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+    return path
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "qin irl") -> int:
+    """Run the IRL experiment and write its checkpoints, plots and JSON; returns the exit status."""
+    args = build_parser(prog).parse_args(argv)
+    overrides = _overrides(args.set, prog)
+    budget = dict(QUICK if args.quick else FULL)
+    for flag in ("expert_steps", "irl_steps", "policy_steps"):
+        if getattr(args, flag) is not None:
+            budget[flag] = getattr(args, flag)
+    rollout = budget["num_envs"] * budget["num_steps"]
+    for flag in ("irl_steps", "policy_steps"):
+        if budget[flag] < rollout:
+            raise SystemExit(f"{prog}: --{flag.replace('_', '-')}={budget[flag]} is below one rollout of {rollout} "
+                             f"env steps ({budget['num_envs']} envs x {budget['num_steps']} steps)")
+
+    import jax
+    from tqdm import tqdm
+
+    from agents.checkpoint import save_checkpoint
+    from agents.irl import IRLConfig, evaluate_seeds, reward_param_counts
+    from agents.irl_data import collect_demonstrations, save_demonstrations
+    from agents.irl_pipeline import choose_expert, concatenate, random_orchestrator, reward_agreement, run_irl
+    from agents.ppo import evaluate_policy
+    from agents.trained import save_trained
+
+    try:
+        base = IRLConfig(scenario=args.scenario, overrides=tuple(sorted(overrides.items())),
+                         irl_timesteps=budget["irl_steps"], policy_timesteps=budget["policy_steps"],
+                         num_envs=budget["num_envs"], num_steps=budget["num_steps"])
+        base.env_params()
+    except ValueError as err:
+        raise SystemExit(f"{prog}: {err}") from None
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    bars: list[Any] = []
+
+    def progress(desc: str, total: int):
+        bar = tqdm(total=total, desc=desc, unit="update")
+        bars.append(bar)
+        return lambda: bar.update(1)
+
+    start = time.perf_counter()
+    expert = choose_expert(base, budget["expert_steps"], args.seed, budget["eval_episodes"], progress)
+    if expert.params is not None:
+        save_trained(out / "expert.qinckpt", base.ppo_config(budget["expert_steps"]), expert.params,
+                     {"mean_return": expert.mean_return})
+    eval_key = jax.random.key(10_000 + args.seed)
+    random_return = evaluate_policy(random_orchestrator, args.scenario, overrides, budget["eval_episodes"],
+                                    eval_key)["mean_return"]
+    print(f"expert: {expert.name} (true return {expert.mean_return:.2f}; candidates {expert.candidates}); "
+          f"random orchestrator {random_return:.2f}")
+    demos = collect_demonstrations(expert.policy, args.scenario, overrides, args.demos, args.seed + 1, expert.name)
+    save_demonstrations(out / "demonstrations.qinckpt", demos)
+    n_held = budget["heldout_episodes"]
+    heldout = concatenate([
+        collect_demonstrations(expert.policy, args.scenario, overrides, n_held, args.seed + 2, expert.name),
+        collect_demonstrations(random_orchestrator, args.scenario, overrides, n_held, args.seed + 3, "random")])
+
+    models = ["vqc", "mlp"] if args.reward_model == "both" else [args.reward_model]
+    results: dict[str, Any] = {}
+    span = expert.mean_return - random_return
+    for kind in models:
+        config = dataclasses.replace(base, reward_model=kind)
+        t0 = time.perf_counter()
+        run = run_irl(config, demos, args.seeds, args.seed, progress)
+        train_s = time.perf_counter() - t0
+        returns = evaluate_seeds(run["final_config"], run["policy_params"], budget["eval_episodes"], eval_key)
+        loop_returns = evaluate_seeds(run["final_config"], run["loop_policy_params"], budget["eval_episodes"],
+                                      eval_key)
+        per_seed = []
+        agreements = []
+        for s in range(args.seeds):
+            reward_params = jax.tree.map(lambda x, s=s: np.asarray(x[s]), run["reward_params"])
+            agreement = reward_agreement(config, reward_params, heldout, n_held, args.seed + s)
+            agreements.append(agreement)
+            model_config = config.model().config
+            save_checkpoint(out / f"reward_{kind}_seed{s}.qinckpt", reward_params,
+                            {"kind": f"irl-reward-{kind}", "scenario": demos.scenario, "overrides": overrides,
+                             "network": model_config, "gamma": config.gamma, "seed": args.seed + s,
+                             "form": "f(s,s') = g(s') + c + gamma h(s') - h(s)"})
+            policy_params = jax.tree.map(lambda x, s=s: np.asarray(x[s]), run["policy_params"])
+            save_trained(out / f"orchestrator_{kind}_seed{s}.qinckpt", run["final_config"], policy_params,
+                         {"trained_on": f"learned {kind} reward (reward_{kind}_seed{s}.qinckpt)",
+                          "mean_return": float(returns[s])})
+            per_seed.append({
+                "seed": args.seed + s, "true_return": float(returns[s]),
+                "normalized_return": float((returns[s] - random_return) / span),
+                "loop_policy_true_return": float(loop_returns[s]),
+                "loop_policy_normalized_return": float((loop_returns[s] - random_return) / span),
+                "epic_distance": agreement["epic_distance"], "reward_pearson": agreement["reward_pearson"],
+                "canonical_pearson": agreement["canonical_pearson"],
+                "final_disc_accuracy": float(run["loop_metrics"]["disc_accuracy"][s, -1])})
+        median_seed = int(np.argsort([a["epic_distance"] for a in agreements])[len(agreements) // 2])
+        plot = plot_rewards(out / f"reward_vs_true_{kind}.png", agreements[median_seed],
+                            f"{kind} reward on {demos.scenario}, held-out transitions (seed {args.seed + median_seed})")
+        counts = reward_param_counts(config)
+        results[kind] = {
+            "normalized_return": iqm([p["normalized_return"] for p in per_seed]),
+            "epic_distance": iqm([p["epic_distance"] for p in per_seed]),
+            "reward_pearson": iqm([p["reward_pearson"] for p in per_seed]),
+            "loop_policy_normalized_return": iqm([p["loop_policy_normalized_return"] for p in per_seed]),
+            "reward_model_params": counts["reward_model"], "potential_params": counts["potential"],
+            "policy_params": counts["policy"], "train_seconds": train_s, "per_seed": per_seed, "plot": plot.name,
+        }
+        print(f"{kind} reward: normalized return IQM {results[kind]['normalized_return']:.3f}, "
+              f"EPIC distance IQM {results[kind]['epic_distance']:.3f}, "
+              f"Pearson IQM {results[kind]['reward_pearson']:.3f} ({args.seeds} seeds, {train_s:.0f} s)")
+    for bar in bars:
+        bar.close()
+    primary = results[models[0]]
+    summary = {
+        "scenario": demos.scenario, "overrides": overrides, "demos": args.demos, "seeds": args.seeds,
+        "quick": args.quick, "budget": budget, "expert": expert.name, "expert_candidates": expert.candidates,
+        "expert_return": expert.mean_return, "random_return": random_return,
+        "aggregate": "IQM over seeds (trimmed mean, a quarter cut at each end)",
+        "reward_model": models[0], "normalized_return": primary["normalized_return"],
+        "epic_distance": primary["epic_distance"], "reward_pearson": primary["reward_pearson"],
+        "reward_model_params": primary["reward_model_params"], "policy_params": primary["policy_params"],
+        "reward_models": results, "seconds": time.perf_counter() - start,
+    }
+    write_json(out / "irl.json", summary)
+    if args.json is not None:
+        write_json(args.json, summary)
+    print(f"wrote {out} ({summary['seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
