@@ -62,6 +62,25 @@ def _train_sb3(scenario: str, budget: dict[str, int], out: Path) -> dict[str, An
     return {"train_seconds": time.perf_counter() - start}
 
 
+def pin_circuit_width(path: Path) -> bool:
+    """Write a VQC checkpoint's circuit width into its PPO config; True if the file changed.
+
+    `qin train` saves `n_qubits=None` ("the scenario's computation share"), which
+    `agents.trained.load_trained` resolves from numpy inside `jax.eval_shape`, where JAX 0.10
+    hands it tracers and the load fails. The width is the one the network was trained with
+    (`network.n_qubits` in the same metadata), so pinning it changes no parameter.
+    """
+    from agents.checkpoint import load_checkpoint, save_checkpoint
+
+    params, metadata = load_checkpoint(path)
+    config = metadata.get("ppo_config") or {}
+    if config.get("network") != "vqc" or config.get("n_qubits") is not None:
+        return False
+    metadata["ppo_config"] = {**config, "n_qubits": int(metadata["network"]["n_qubits"])}
+    save_checkpoint(path, params, metadata)
+    return True
+
+
 def make_entry(agent: str, scenario: str, root: Path = ENTRIES_DIR) -> dict[str, Any]:
     """Train one entry with its agent's fixed budget and install it atomically; returns its manifest record."""
     from benchmarks.io import write_atomic
@@ -72,6 +91,7 @@ def make_entry(agent: str, scenario: str, root: Path = ENTRIES_DIR) -> dict[str,
         out = Path(tmp)
         summary = _train_sb3(scenario, budget, out) if agent == "sb3-ppo" else _train_jax_ppo(
             agent, scenario, budget, out)
+        pin_circuit_width(out / "checkpoint_final.qinckpt")
         data = (out / "checkpoint_final.qinckpt").read_bytes()
     path = write_atomic(entry_path(agent, scenario, root), data)
     return {
@@ -94,6 +114,19 @@ def _record(agent: str, scenario: str, record: dict[str, Any], root: Path) -> No
     write_json(manifest_path, manifest)
 
 
+def _pin_existing(root: Path) -> int:
+    from benchmarks.io import write_json
+
+    manifest_path = root / MANIFEST.name
+    manifest = json.loads(manifest_path.read_text())
+    for path in sorted((root / "vqc-ppo").glob("*.qinckpt")):
+        if pin_circuit_width(path):
+            manifest["entries"]["vqc-ppo"][path.stem]["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+            print(f"pinned the circuit width of {path}")
+    write_json(manifest_path, manifest)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Train every requested entry that is missing (or all of them with --force)."""
     from qin_env.params import list_scenarios
@@ -104,7 +137,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scenarios", default=",".join(list_scenarios()), help="comma-separated scenario names")
     parser.add_argument("--force", action="store_true", help="retrain entries that already exist")
     parser.add_argument("--root", type=Path, default=ENTRIES_DIR, help="entries folder (default: this one)")
+    parser.add_argument("--pin-existing", action="store_true", help="pin the circuit width of installed vqc-ppo "
+                        "entries (see pin_circuit_width), then stop")
     args = parser.parse_args(argv)
+    if args.pin_existing:
+        return _pin_existing(args.root)
     agents = [a for a in args.agents.split(",") if a]
     scenarios = [s for s in args.scenarios.split(",") if s]
     if bad := [a for a in agents if a not in BUDGETS]:

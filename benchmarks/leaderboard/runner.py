@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,8 +37,8 @@ def _safe_evaluate(task: CellTask) -> dict[str, Any]:
     try:
         return evaluate_cell(task)
     except Exception as exc:  # any agent code may fail; the report names the cell and the error
-        detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        return {"error": detail}
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        return {"error": f"{type(exc).__name__}: {first_line}"}
 
 
 def _local(tasks: Sequence[CellTask], done: Callable[[CellTask, dict[str, Any]], None], **_: Any) -> None:

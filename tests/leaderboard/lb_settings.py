@@ -36,6 +36,13 @@ class ConstantAgent:
     def act(self, key, obs):
         return {a: np.minimum(self.level, np.asarray(core.action_nvec(self.params, a)) - 1).astype(np.int32)
                 for a in core.agent_names(self.params)}
+
+
+class BrokenAgent(ConstantAgent):
+    """An agent whose code fails: its cells are reported, never cached, and the others still score."""
+
+    def act(self, key, obs):
+        raise RuntimeError("my policy is broken")
 '''
 
 

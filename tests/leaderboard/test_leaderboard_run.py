@@ -148,6 +148,18 @@ def test_a_plug_in_agent_from_outside_the_package_is_scored(tiny_references, tmp
     assert PLUGIN in (tmp_path / "leaderboard.html").read_text()
 
 
+def test_a_failing_agent_is_reported_not_cached_and_the_run_exits_nonzero(tiny_references, tmp_path, on_path,
+                                                                          capsys):
+    path, _ = tiny_references
+    assert run(tmp_path, path, "--agents", "random,my_qin_agent:BrokenAgent") == 1
+    assert "RuntimeError: my policy is broken" in capsys.readouterr().out
+    results = read_results(tmp_path)
+    assert len(results["metadata"]["failed_cells"]) == 2
+    assert set(results["qin-gym"][SCENARIO]) == {"random"}
+    assert len(list((tmp_path / "cells").glob("*.json"))) == 2
+    assert "my policy is broken" in (tmp_path / "LEADERBOARD.md").read_text()
+
+
 def test_normalisation_uses_only_the_fixed_references(tiny_references, tmp_path, on_path):
     path, _ = tiny_references
     reference = json.loads(path.read_text())["scenarios"][SCENARIO]
