@@ -122,10 +122,11 @@ def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Sett
     if args.out is None and not args.regenerate_references:
         parser.error("--out DIR is required")
     overrides = _overrides(parser, args.set)
-    try:
-        load_config(scenarios[0], overrides)
-    except ValueError as exc:
-        parser.error(f"--set: {exc}")
+    for scenario in scenarios:
+        try:
+            load_config(scenario, overrides)
+        except ValueError as exc:
+            parser.error(f"--set: {exc} (scenario {scenario})")
     specs = []
     names = args.agents if args.agents is not None else list(agents.list_agents())
     try:

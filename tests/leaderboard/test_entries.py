@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -73,5 +74,6 @@ def test_committed_entries_fit_the_scenarios_as_they_are_now(agent):
     manifest = json.loads((ENTRIES_DIR / "manifest.json").read_text())["entries"].get(agent, {})
     assert sorted(p.stem for p in pinned) == sorted(manifest)
     for path in pinned:
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == manifest[path.stem]["sha256"]
         placement = place(AgentSpec(agent, agent), path.stem, _hash(path.stem))
         assert placement.checkpoint == str(path), placement.not_entered
