@@ -134,7 +134,7 @@ def write_html(path: Path, summaries: Sequence[Mapping[str, Any]], scenarios: Se
 <style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}}
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
 th{{cursor:pointer;background:#f3f3f3}}td:nth-child(-n+2){{text-align:left}}img{{max-width:100%}}</style>
-</head><body><h1>QIN-Gym leaderboard</h1><p>{html.escape(_protocol_text(meta))}</p>
+</head><body><h1>QIN-Gym leaderboard</h1><p>{html.escape(_protocol_text(meta).replace("`", ""))}</p>
 <p>Click a column header to sort.</p>{_html_table(table_rows(summaries, scenarios))}
 <h2>Normalised score per scenario</h2>{_html_table(scenario_rows(summaries, scenarios))}
 {images}{f"<h2>Notes</h2><ul>{notes}</ul>" if notes else ""}
