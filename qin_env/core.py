@@ -205,18 +205,24 @@ def action_masks(state: State, params: Params) -> dict[str, jax.Array]:
     """
     masks = {name: jnp.ones(sum(action_nvec(params, name)), bool)
              for name in agent_names(params) if not name.startswith("aggregator_")}
-    nvec = action_nvec(params, "aggregator_0")
-    classical = params.is_classical[:, None]
-    channel = jnp.where(classical, jnp.arange(len(CHANNEL_MODES)) <= PQC, True)
-    memory = jnp.arange(params.memory_levels, dtype=jnp.float32)
-    free = (params.qubit_budget - state.model_qubits)[:, None]
-    memory_ok = jnp.where(classical, memory == 0, (memory <= free) | (memory == 0))
-    a = params.n_aggregators
-    ones = jnp.ones((a, sum(nvec[1:4])), bool)
-    table = jnp.concatenate([channel, ones, memory_ok, jnp.ones((a, nvec[5]), bool)], axis=1)
-    for i in range(a):
+    table = aggregator_mask_table(state.model_qubits, params.is_classical, params.qubit_budget, params)
+    for i in range(params.n_aggregators):
         masks[f"aggregator_{i}"] = table[i]
     return masks
+
+
+def aggregator_mask_table(model_qubits: Any, is_classical: Any, qubit_budget: Any, params: Params,
+                          xp: Any = jnp) -> Any:
+    """Every aggregator's flat action mask, [A, sum(nvec)] bool, with array module `xp` (jnp, or numpy on a host)."""
+    nvec = action_nvec(params, "aggregator_0")
+    classical = xp.asarray(is_classical)[:, None]
+    channel = xp.where(classical, xp.arange(len(CHANNEL_MODES)) <= PQC, True)
+    memory = xp.arange(params.memory_levels, dtype=xp.float32)
+    free = (xp.asarray(qubit_budget) - xp.asarray(model_qubits))[:, None]
+    memory_ok = xp.where(classical, memory == 0, (memory <= free) | (memory == 0))
+    a = params.n_aggregators
+    ones = xp.ones((a, sum(nvec[1:4])), bool)
+    return xp.concatenate([channel, ones, memory_ok, xp.ones((a, nvec[5]), bool)], axis=1)
 
 
 # ---------------------------------------------------------------- step
