@@ -232,16 +232,15 @@ def _stepwise(agent: Any, params: Any) -> Any:
             if hasattr(agent, "reset"):
                 agent.reset(params)
             obs, state = reset(key)
-            total, sums = 0.0, {}
-            for k in jax.random.split(key, params.max_steps):
-                k1, k2 = jax.random.split(k)
-                actions = {n: jnp.asarray(a) for n, a in agent.act(k1, jax.device_get(obs)).items()}
-                obs, state, rewards, _, _, infos = step(k2, state, actions)
-                total += float(rewards["orchestrator"])
-                for name, value in infos["orchestrator"]["kpi"].items():
-                    sums[name] = sums.get(name, 0.0) + float(value)
-            returns.append(total)
-            kpis.append({n: v / params.max_steps for n, v in sums.items()})
+            rewards, slots = [], []
+            for k in jax.device_get(jax.vmap(jax.random.split)(jax.random.split(key, params.max_steps))):
+                actions = agent.act(k[0], jax.device_get(obs))
+                obs, state, reward, _, _, infos = step(k[1], state, actions)
+                rewards.append(reward["orchestrator"])
+                slots.append(infos["orchestrator"]["kpi"])
+            rewards, slots = jax.device_get((rewards, slots))  # one transfer per episode, not per slot
+            returns.append(float(np.sum(np.asarray(rewards, np.float64))))
+            kpis.append({n: float(np.mean([slot[n] for slot in slots], dtype=np.float64)) for n in slots[0]})
         return np.asarray(returns), {n: np.asarray([k[n] for k in kpis]) for n in kpis[0]}
 
     return run
