@@ -87,6 +87,21 @@ def test_a_cell_returns_what_evaluate_agent_returns(tiny_references, tmp_path):
         assert np.mean(got[name]) == pytest.approx(mean, rel=1e-5, abs=1e-6)
 
 
+def test_step_by_step_play_matches_compiled_play_of_the_same_policy(tiny_references, tmp_path, on_path):
+    path, _ = tiny_references
+    assert run(tmp_path, path, "--agents", "heuristic,my_qin_agent:ActOnlyHeuristic") == 0
+    entries = read_results(tmp_path)["qin-gym"][SCENARIO]
+    for seed in ("seed_0", "seed_1"):
+        compiled = entries["heuristic"][seed]["absolute_metrics"]
+        stepwise = entries["my_qin_agent:ActOnlyHeuristic"][seed]["absolute_metrics"]
+        assert compiled.keys() == stepwise.keys()
+        # mean_fidelity is 0 for an empty memory and the pool's fidelity otherwise: float32 rounding that
+        # differs between one scanned episode and separate step calls can leave 1e-7 of a pair in a pool
+        # and flip a slot from 0 to 0.887 (seen on seed 0), so it is the one KPI not compared here.
+        for name in compiled.keys() - {"mean_fidelity"}:
+            np.testing.assert_allclose(stepwise[name], compiled[name], rtol=1e-5, atol=1e-6, err_msg=name)
+
+
 def test_rerun_after_an_interruption_computes_only_the_missing_and_corrupt_cells(tiny_references, tmp_path, counted,
                                                                                 capsys):
     path, _ = tiny_references
