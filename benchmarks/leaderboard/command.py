@@ -182,8 +182,11 @@ def regenerate(settings: Settings, log: Any = print) -> int:
     seeds = args.seeds or refs.REFERENCE_SEEDS
     episodes = args.episodes or refs.REFERENCE_EPISODES
     hashes = _scenario_hashes(settings.scenarios, settings.overrides)
-    tasks = {(agent, s, k): make_task(agent, None, None, s, hashes[s], settings.overrides, k, episodes)
-             for agent in (refs.BASELINE_AGENT, refs.REFERENCE_AGENT) for s in settings.scenarios for k in range(seeds)}
+    checks = {} if (args.seeds or args.episodes) else {QUICK_EPISODES: QUICK_SEEDS}  # --quick's cells, for drift
+    protocols = {episodes: seeds, **{n: m for n, m in checks.items() if n != episodes}}
+    tasks = {(agent, s, k, n): make_task(agent, None, None, s, hashes[s], settings.overrides, k, n)
+             for agent in (refs.BASELINE_AGENT, refs.REFERENCE_AGENT) for s in settings.scenarios
+             for n, m in protocols.items() for k in range(m)}
     with tempfile.TemporaryDirectory(prefix="qin-references-") as tmp:
         cells_dir = (args.out / "cells") if args.out else Path(tmp)
         report = run_cells(list(tasks.values()), cells_dir, args.backend, ray_address=args.ray_address,
@@ -192,13 +195,13 @@ def regenerate(settings: Settings, log: Any = print) -> int:
         log(f"{settings.args.prog}: reference cells failed, references NOT written: {report.failed}")
         return 1
 
-    def evaluate(agent: str, scenario: str, seed: int) -> float:
-        returns = report.results[tasks[(agent, scenario, seed)].digest]["returns"]
+    def evaluate(agent: str, scenario: str, seed: int, n_episodes: int) -> float:
+        returns = report.results[tasks[(agent, scenario, seed, n_episodes)].digest]["returns"]
         return sum(returns) / len(returns)
 
     provenance = {"qin_env_version": package_version(), "git_commit": _git_commit()}
     written = refs.regenerate(settings.references, settings.scenarios, settings.overrides, evaluate, provenance,
-                              seeds, episodes)
+                              seeds, episodes, checks)
     banner = "=" * 78
     lines = [banner, f"REFERENCE SCORES REGENERATED in {settings.references}",
              f"scenarios: {', '.join(settings.scenarios)}; random and heuristic over {seeds} seeds x {episodes} "

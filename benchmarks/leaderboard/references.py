@@ -86,10 +86,17 @@ def normalise(mean_return: float, reference: Mapping[str, Any]) -> float:
 
 def check_drift(reference: Mapping[str, Any], agent: str, seed: int, episodes: int, mean_return: float,
                 scenario: str, path: Path) -> None:
-    """Refuse references that a fresh evaluation of the same reference cell contradicts (the code changed)."""
-    if agent not in (BASELINE_AGENT, REFERENCE_AGENT) or episodes != reference["episodes"]:
+    """Refuse references that a fresh evaluation of the same reference cell contradicts (the code changed).
+
+    The cells compared are the reference protocol's and the `checks` stored beside it (the
+    `--quick` protocol's cells), so a quick run checks the references too.
+    """
+    if agent not in (BASELINE_AGENT, REFERENCE_AGENT):
         return
-    stored = reference[agent]["per_seed"].get(str(seed))
+    if episodes == reference["episodes"]:
+        stored = reference[agent]["per_seed"].get(str(seed))
+    else:
+        stored = reference.get("checks", {}).get(str(episodes), {}).get(agent, {}).get(str(seed))
     if stored is None or math.isclose(stored, mean_return, rel_tol=DRIFT_RTOL, abs_tol=DRIFT_RTOL):
         return
     raise StaleReferences(
@@ -115,23 +122,29 @@ def build_entry(scenario_hash: str, overrides: Mapping[str, Any], seeds: Sequenc
 
 
 def regenerate(path: Path, scenarios: Sequence[str], overrides: Mapping[str, Any],
-               evaluate: Callable[[str, str, int], float], provenance: Mapping[str, Any],
-               seeds: int = REFERENCE_SEEDS, episodes: int = REFERENCE_EPISODES) -> dict[str, Any]:
+               evaluate: Callable[[str, str, int, int], float], provenance: Mapping[str, Any],
+               seeds: int = REFERENCE_SEEDS, episodes: int = REFERENCE_EPISODES,
+               checks: Mapping[int, int] | None = None) -> dict[str, Any]:
     """Re-evaluate random and the heuristic on `scenarios` and rewrite their entries in `path` (others kept).
 
-    `evaluate(agent, scenario, seed)` returns the mean return of one cell of `episodes` episodes.
+    `evaluate(agent, scenario, seed, episodes)` returns the mean return of one cell. `checks`
+    ({episodes: seeds}) adds the cells of other protocols (`--quick`'s) for `check_drift` only.
     """
     from benchmarks.io import write_json
     from qin_env.params import config_hash, load_config
 
     references = load(path)
     for scenario in scenarios:
-        per_seed = {agent: {s: evaluate(agent, scenario, s) for s in range(seeds)}
+        per_seed = {agent: {s: evaluate(agent, scenario, s, episodes) for s in range(seeds)}
                     for agent in (BASELINE_AGENT, REFERENCE_AGENT)}
         scenario_hash = config_hash(load_config(scenario, overrides))
         created = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         references["scenarios"][scenario] = build_entry(scenario_hash, overrides, list(range(seeds)), episodes,
                                                         per_seed, {**provenance, "created": created})
+        references["scenarios"][scenario]["checks"] = {
+            str(n): {agent: {str(k): evaluate(agent, scenario, k, n) for k in range(m)}
+                     for agent in (BASELINE_AGENT, REFERENCE_AGENT)}
+            for n, m in (checks or {}).items() if n != episodes}
     references["baseline_agent"], references["reference_agent"] = BASELINE_AGENT, REFERENCE_AGENT
     write_json(path, references)
     return references

@@ -11,6 +11,7 @@ import pytest
 
 from agents.checkpoint import save_checkpoint
 from benchmarks.leaderboard import references
+from benchmarks.leaderboard.command import QUICK_EPISODES, QUICK_SEEDS
 from benchmarks.leaderboard.specs import ENTRIES_DIR, TRAINED_AGENTS, AgentSpec, place
 from qin_env.params import config_hash, list_scenarios, load_config
 
@@ -66,6 +67,8 @@ def test_committed_references_cover_every_scenario_as_it_is_now():
         assert entry["seeds"] == list(range(references.REFERENCE_SEEDS))
         assert entry["episodes"] == references.REFERENCE_EPISODES
         assert entry["heuristic"]["mean_return"] > entry["random"]["mean_return"]
+        quick = entry["checks"][str(QUICK_EPISODES)]  # the --quick cells, for check_drift
+        assert sorted(quick["heuristic"]) == [str(k) for k in range(QUICK_SEEDS)]
 
 
 @pytest.mark.parametrize("agent", TRAINED_AGENTS)
@@ -77,3 +80,17 @@ def test_committed_entries_fit_the_scenarios_as_they_are_now(agent):
         assert hashlib.sha256(path.read_bytes()).hexdigest() == manifest[path.stem]["sha256"]
         placement = place(AgentSpec(agent, agent), path.stem, _hash(path.stem))
         assert placement.checkpoint == str(path), placement.not_entered
+
+
+def test_drift_is_checked_on_the_reference_and_the_quick_protocol_cells(tmp_path):
+    reference = {"episodes": 32, "overrides": {}, "random": {"per_seed": {"0": -30.0}},
+                 "heuristic": {"per_seed": {"0": 10.0}},
+                 "checks": {"4": {"random": {"0": -31.0}, "heuristic": {"0": 10.5}}}}
+    check = references.check_drift
+    check(reference, "heuristic", 0, 32, 10.0, "metro_qkd", tmp_path)
+    check(reference, "heuristic", 0, 4, 10.5, "metro_qkd", tmp_path)
+    check(reference, "heuristic", 3, 4, 99.0, "metro_qkd", tmp_path)  # no stored cell to compare with
+    check(reference, "vqc-ppo", 0, 32, 99.0, "metro_qkd", tmp_path)  # not a reference agent
+    for episodes, value in ((32, 10.01), (4, 10.6)):
+        with pytest.raises(references.StaleReferences, match="environment's code changed"):
+            check(reference, "heuristic", 0, episodes, value, "metro_qkd", tmp_path)
