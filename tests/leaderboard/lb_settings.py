@@ -52,6 +52,16 @@ class ActOnlyHeuristic:
         return self._inner.act(key, obs)
 
 
+class SlowAgent(ConstantAgent):
+    """ConstantAgent taking 50 ms per decision, so a run can be killed between its cells."""
+
+    def act(self, key, obs):
+        import time
+
+        time.sleep(0.05)
+        return super().act(key, obs)
+
+
 class BrokenAgent(ConstantAgent):
     """An agent whose code fails: its cells are reported, never cached, and the others still score."""
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import jsonschema
@@ -124,6 +128,26 @@ def test_rerun_after_an_interruption_computes_only_the_missing_and_corrupt_cells
     assert counted == []
     assert read_results(tmp_path)["metadata"]["cells"] == {"total": 4, "cached": 4, "computed": 0,
                                                            "corrupt_recomputed": 0}
+
+
+def test_a_killed_run_resumes_without_recomputing_a_finished_cell(tiny_references, tmp_path, on_path, counted):
+    path, _ = tiny_references
+    argv = ["--out", str(tmp_path), "--references", str(path), *TINY, "--seeds", "6",
+            "--agents", "my_qin_agent:SlowAgent"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(on_path), os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen([sys.executable, "-m", "benchmarks.leaderboard", *argv], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while len(list(tmp_path.glob("cells/*.json"))) < 2 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.kill()  # SIGKILL: no cleanup, as when a machine dies
+    process.wait()
+    finished = len(list(tmp_path.glob("cells/*.json")))
+    assert 2 <= finished < 6, "the run was not interrupted between its cells"
+    assert main(argv) == 0
+    assert len(counted) == 6 - finished
+    assert sorted(read_results(tmp_path)["qin-gym"][SCENARIO]["my_qin_agent:SlowAgent"]) == [
+        f"seed_{k}" for k in range(6)]
 
 
 @pytest.mark.parametrize("damage", ["truncated", "not json", "other cell", "too few episodes"])
