@@ -31,7 +31,7 @@ import numpy as np
 import optax
 
 from agents.irl_data import AGENT, Demonstrations
-from agents.irl_reward import RewardModel, airl_reward, init_airl, make_reward_model
+from agents.irl_reward import OFFSET_SCALE, RewardModel, airl_reward, init_airl, make_reward_model
 from agents.networks import param_count
 from agents.ppo import PPOConfig, RewardFn, make_policy_fn, make_trainer, network_param_count
 from qin_env import core
@@ -68,14 +68,20 @@ class IRLConfig:
     """Hidden sizes of the orchestrator's MLP actor-critic."""
     disc_lr: float = 3e-3
     """Adam learning rate of the reward model and potential."""
+    policy_term: bool = True
+    """AIRL's -log pi(a|s) in the discriminator's logit; False classifies transitions by f + c alone (docs/irl.md)."""
+    offset_lr: float = 2e-2
+    """Adam learning rate of the discriminator's constant c (stored / OFFSET_SCALE: 0.2 nats per step at most)."""
     disc_steps: int = 8
     """Discriminator minibatch steps per PPO update."""
     disc_batch: int = 512
     """Expert and policy transitions (each) per discriminator step; half the policy ones from the replay."""
-    replay_size: int = 32_768
+    replay_size: int = 65_536
     """Policy transitions kept from past iterations (a ring), so the reward keeps ranking early policies' states."""
-    replay_insert: int = 4_096
+    replay_insert: int = 2_048
     """Policy transitions of each rollout written into the replay ring."""
+    negative_fraction: float = 0.25
+    """Share of the discriminator's non-expert batch drawn from random-orchestrator rollouts, when given."""
 
     def env_params(self) -> Params:
         """The scenario's Params with the overrides applied."""
@@ -119,16 +125,24 @@ def learned_reward_fn(config: IRLConfig) -> RewardFn:
     return reward
 
 
-def expert_transitions(demos: Demonstrations) -> dict[str, jax.Array]:
-    """What the IRL trainer may read of a dataset: observations, actions, next observations (no reward)."""
-    return {"obs": jnp.asarray(demos.obs), "action": jnp.asarray(demos.action), "next_obs": jnp.asarray(demos.next_obs)}
+def expert_transitions(demos: Demonstrations, negatives: Demonstrations | None = None) -> dict[str, dict]:
+    """What the IRL trainer may read of datasets: observations, actions, next observations (never rewards).
+
+    `negatives`: rollouts of the uniformly random orchestrator, kept as extra non-expert samples for
+    the discriminator (noise-injected rollouts ranked below demonstrations, as in D-REX, Brown et
+    al., CoRL 2019), so the reward keeps ranking poor behaviour low after the policy stops visiting it.
+    """
+    def part(d: Demonstrations) -> dict[str, jax.Array]:
+        return {"obs": jnp.asarray(d.obs), "action": jnp.asarray(d.action), "next_obs": jnp.asarray(d.next_obs)}
+
+    return {"expert": part(demos)} | ({} if negatives is None else {"negatives": part(negatives)})
 
 
 def make_irl(config: IRLConfig) -> tuple[Callable[[jax.Array], Any], Callable[[Any, dict, jax.Array], tuple]]:
     """Pure `(init(key) -> carry, iteration(carry, expert, key) -> (carry, metrics))` of one seed's AIRL loop.
 
     `carry` = (PPO runner, AIRL reward params, their Adam state, replay ring of past policy transitions,
-    transitions written to it so far); `expert` = `expert_transitions(demos)`.
+    transitions written to it so far); `data` = `expert_transitions(demos, negatives)`.
     Run `jax.jit(jax.vmap(iteration, in_axes=(0, None, 0)))` for several seeds; `num_iterations(config)` times.
     """
     ppo_config = config.ppo_config(config.irl_timesteps)
@@ -137,18 +151,24 @@ def make_irl(config: IRLConfig) -> tuple[Callable[[jax.Array], Any], Callable[[A
     f = airl_reward(model, config.gamma)
     obs_dim = core.obs_size(env_params, AGENT)
     stack = trainer.stack
-    tx = optax.adam(config.disc_lr)
+    # The offset c follows log pi, which climbs some 8 nats as the policy sharpens: it gets its own, faster
+    # optimiser so the discriminator stays calibrated and its gradient goes into the reward's shape.
+    tx = optax.multi_transform({"shape": optax.adam(config.disc_lr), "offset": optax.adam(config.offset_lr)},
+                               lambda params: {k: jax.tree.map(lambda _, k=k: "offset" if k == "c" else "shape", v)
+                                               for k, v in params.items()})
     log_pi_start = -float(np.sum(np.log(stack.nvecs[0])))  # the untrained policy is near uniform
+    offset_start = log_pi_start if config.policy_term else 0.0
 
     n_actions = len(stack.nvecs[0])
     insert = min(config.replay_insert, config.replay_size, config.num_envs * config.num_steps)
 
     def init(key: jax.Array) -> tuple:
         k_policy, k_reward = jax.random.split(key)
-        reward_params = init_airl(model, obs_dim, k_reward, log_pi_start)
+        reward_params = init_airl(model, obs_dim, k_reward, offset_start)
         replay = {"obs": jnp.zeros((config.replay_size, obs_dim), jnp.float32),
                   "next_obs": jnp.zeros((config.replay_size, obs_dim), jnp.float32),
-                  "action": jnp.zeros((config.replay_size, n_actions), jnp.int32)}
+                  "action": jnp.zeros((config.replay_size, n_actions), jnp.int32),
+                  "log_prob": jnp.zeros(config.replay_size, jnp.float32)}
         return trainer.init(k_policy), reward_params, tx.init(reward_params), replay, jnp.int32(0)
 
     def log_pi(policy_params: dict, obs: jax.Array, action: jax.Array) -> jax.Array:
@@ -156,25 +176,38 @@ def make_irl(config: IRLConfig) -> tuple[Callable[[jax.Array], Any], Callable[[A
         mask = stack.masks({AGENT: jnp.ones((*obs.shape[:-1], sum(stack.nvecs[0])), bool)})
         return trainer.log_prob(policy_params, inputs, mask, stack.pad_actions({AGENT: action}))[..., 0]
 
-    def logits(reward_params: dict, policy_params: dict, batch: dict[str, jax.Array]) -> jax.Array:
+    def logits(reward_params: dict, batch: dict[str, jax.Array]) -> jax.Array:
+        """Logit of D = exp(f + c) / (exp(f + c) + pi(a|s)), pi the policy whose log-likelihood the batch carries."""
         f_value = jax.vmap(f, in_axes=(None, 0, 0))(reward_params, batch["obs"], batch["next_obs"])
-        log_p = jax.lax.stop_gradient(jax.vmap(log_pi, in_axes=(None, 0, 0))(policy_params, batch["obs"],
-                                                                              batch["action"]))
-        return f_value - log_p  # logit of D = exp(f) / (exp(f) + pi)
+        log_pi_term = batch["log_prob"] if config.policy_term else 0.0
+        return f_value + OFFSET_SCALE * reward_params["c"] - log_pi_term
 
-    def disc_loss(reward_params: dict, policy_params: dict, expert: dict, policy: dict) -> tuple[jax.Array, dict]:
-        le, lp = logits(reward_params, policy_params, expert), logits(reward_params, policy_params, policy)
+    def disc_loss(reward_params: dict, expert: dict, policy: dict, negatives: dict | None) -> tuple[jax.Array, dict]:
+        le, lp = logits(reward_params, expert), logits(reward_params, policy)
+        if negatives is not None:
+            lp = jnp.concatenate([lp, logits(reward_params, negatives)])
         loss = jnp.mean(jax.nn.softplus(-le)) + jnp.mean(jax.nn.softplus(lp))  # -log D(expert) - log(1 - D(policy))
         accuracy = 0.5 * (jnp.mean(le > 0) + jnp.mean(lp < 0))
-        return loss, {"disc_loss": loss, "disc_accuracy": accuracy}
+        return loss, {"disc_loss": loss, "disc_accuracy": accuracy, "disc_expert_logit": jnp.mean(le),
+                      "disc_policy_logit": jnp.mean(lp)}
 
-    def iteration(carry: tuple, expert: dict[str, jax.Array], key: jax.Array) -> tuple[tuple, dict[str, jax.Array]]:
+    def iteration(carry: tuple, data: dict[str, dict[str, jax.Array]], key: jax.Array
+                  ) -> tuple[tuple, dict[str, jax.Array]]:
         runner, reward_params, opt_state, replay, inserted = carry
+        expert, negatives = data["expert"], data.get("negatives")
         k_ppo, k_disc, k_insert = jax.random.split(key, 3)
         runner, metrics, rollout = trainer.update(runner, reward_params, k_ppo)
+        # Non-expert samples carry the log-likelihood of the policy that generated them (this rollout's, an
+        # earlier iteration's in the replay, the uniform one for negatives); expert samples are scored by the
+        # current policy, as in AIRL.
         policy = {"obs": rollout["obs"][AGENT].reshape(-1, obs_dim),
                   "next_obs": rollout["next_obs"][AGENT].reshape(-1, obs_dim),
-                  "action": stack.unpad_actions(rollout["action"])[AGENT].reshape(-1, n_actions)}
+                  "action": stack.unpad_actions(rollout["action"])[AGENT].reshape(-1, n_actions),
+                  "log_prob": rollout["log_prob"][..., 0].reshape(-1)}
+        expert_log_pi = jax.vmap(log_pi, in_axes=(None, 0, 0))(runner.params, expert["obs"], expert["action"])
+        expert = expert | {"log_prob": jax.lax.stop_gradient(expert_log_pi)}
+        if negatives is not None:
+            negatives = negatives | {"log_prob": jnp.full(negatives["obs"].shape[0], log_pi_start)}
         n_expert, n_policy = expert["obs"].shape[0], policy["obs"].shape[0]
         take = lambda data, idx: jax.tree.map(lambda x: x[idx], data)  # noqa: E731
         fresh = take(policy, jax.random.choice(k_insert, n_policy, (insert,), replace=False))
@@ -182,16 +215,20 @@ def make_irl(config: IRLConfig) -> tuple[Callable[[jax.Array], Any], Callable[[A
         replay = jax.tree.map(lambda buf, x: buf.at[slots].set(x), replay, fresh)
         inserted = inserted + insert
         filled = jnp.minimum(inserted, config.replay_size)
-        half = config.disc_batch // 2
+        n_neg = 0 if negatives is None else round(config.negative_fraction * config.disc_batch)
+        n_replay = (config.disc_batch - n_neg) // 2
+        n_fresh = config.disc_batch - n_neg - n_replay
 
         def disc_step(state: tuple, k: jax.Array) -> tuple[tuple, dict]:
             params, opt = state
-            k_e, k_p, k_r = jax.random.split(k, 3)
+            k_e, k_p, k_r, k_n = jax.random.split(k, 4)
             batch_e = take(expert, jax.random.randint(k_e, (config.disc_batch,), 0, n_expert))
             batch_p = jax.tree.map(lambda a, b: jnp.concatenate([a, b]),
-                                   take(policy, jax.random.randint(k_p, (config.disc_batch - half,), 0, n_policy)),
-                                   take(replay, jax.random.randint(k_r, (half,), 0, filled)))
-            grads, aux = jax.grad(disc_loss, has_aux=True)(params, runner.params, batch_e, batch_p)
+                                   take(policy, jax.random.randint(k_p, (n_fresh,), 0, n_policy)),
+                                   take(replay, jax.random.randint(k_r, (n_replay,), 0, filled)))
+            batch_n = None if negatives is None else take(
+                negatives, jax.random.randint(k_n, (n_neg,), 0, negatives["obs"].shape[0]))
+            grads, aux = jax.grad(disc_loss, has_aux=True)(params, batch_e, batch_p, batch_n)
             updates, opt = tx.update(grads, opt, params)
             return (optax.apply_updates(params, updates), opt), aux
 

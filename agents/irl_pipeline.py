@@ -117,14 +117,17 @@ def reward_agreement(config: IRLConfig, reward_params: Any, heldout: Demonstrati
                      "from_expert": heldout.episode[pick] < n_expert_episodes}}
 
 
-def run_irl(config: IRLConfig, demos: Demonstrations, seeds: int, seed: int,
+def run_irl(config: IRLConfig, demos: Demonstrations, seeds: int, seed: int, negatives: Demonstrations | None = None,
             progress: Progress | None = None) -> dict[str, Any]:
-    """AIRL for `seeds` seeds at once, then PPO on each seed's frozen learned reward; returns stacked params."""
+    """AIRL for `seeds` seeds at once, then PPO on each seed's frozen learned reward; returns stacked params.
+
+    `negatives`: random-orchestrator rollouts for the discriminator (`agents.irl.expert_transitions`).
+    """
     init, iteration = make_irl(config)
     keys = jax.random.split(jax.random.key(seed), seeds)
     carry = jax.jit(jax.vmap(init))(keys)
     step = jax.jit(jax.vmap(iteration, in_axes=(0, None, 0)))
-    expert = expert_transitions(demos)
+    expert = expert_transitions(demos, negatives)
     n_iter = num_iterations(config)
     tick = progress(f"AIRL ({config.reward_model} reward, {seeds} seeds)", n_iter) if progress else None
     history = []

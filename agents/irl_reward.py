@@ -120,12 +120,12 @@ OFFSET_SCALE = 10.0
 
 
 def init_airl(model: RewardModel, obs_dim: int, key: jax.Array, log_pi_start: float = 0.0) -> dict[str, Any]:
-    """Parameters of f = g + c + gamma h' - h: {"g": the reward model's, "h": the linear potential's, "c"}.
+    """Parameters of the discriminator: {"g": the reward model's, "h": the linear potential's, "c": a constant}.
 
     c, a constant, starts at `log_pi_start` (the initial policy's log-likelihood, -sum log n_c for a
     uniform MultiDiscrete policy), so the discriminator starts at D = 1/2 instead of saturated; it is
     stored divided by OFFSET_SCALE so Adam moves it that much faster, to follow log pi as the policy sharpens.
-    A constant reward changes no policy ranking over a fixed horizon.
+    Its logit is f + c - log pi (Fu et al. 2018 with a learned log-partition offset).
     """
     return {"g": model.init(key), "h": {"w": jnp.zeros(obs_dim, jnp.float32), "b": jnp.zeros((), jnp.float32)},
             "c": jnp.asarray(log_pi_start / OFFSET_SCALE, jnp.float32)}
@@ -137,11 +137,16 @@ def potential(h: dict[str, jax.Array], obs: jax.Array) -> jax.Array:
 
 
 def airl_reward(model: RewardModel, gamma: float) -> Callable[[dict[str, Any], jax.Array, jax.Array], jax.Array]:
-    """f(params, s, s') = g(s') + c + gamma h(s') - h(s) on single observations (Fu et al. 2018, eq. 4)."""
+    """f(params, s, s') = g(s') + gamma h(s') - h(s) on single observations (Fu et al. 2018, eq. 4).
+
+    The discriminator's constant c (`init_airl`) is not part of the reward: a constant per step
+    changes no ranking of policies, and left in it would push PPO's value targets hundreds of units
+    from zero (c follows log pi, about -8 nats for an untrained orchestrator).
+    """
 
     def f(params: dict[str, Any], obs: jax.Array, next_obs: jax.Array) -> jax.Array:
         shaping = gamma * potential(params["h"], next_obs) - potential(params["h"], obs)
-        return model.apply(params["g"], next_obs) + OFFSET_SCALE * params["c"] + shaping
+        return model.apply(params["g"], next_obs) + shaping
 
     return f
 

@@ -247,8 +247,9 @@ class Trainer(NamedTuple):
 
     `init(key) -> RunnerState`; `update(runner, reward_params, key) -> (runner, metrics, rollout)`, one
     rollout and its PPO epochs. `rollout` holds the learners' padded network `inputs` [T, E, N, I],
-    `mask` [T, E, N, K*M], `action` [T, E, N, K], their observations `obs` and `next_obs` (dicts of
-    [T, E, D_a]; `next_obs` is the pre-reset observation at an episode's end) and `done` [T, E].
+    `mask` [T, E, N, K*M], `action` [T, E, N, K], the behaviour policy's `log_prob` [T, E, N], their
+    observations `obs` and `next_obs` (dicts of [T, E, D_a]; `next_obs` is the pre-reset observation
+    at an episode's end) and `done` [T, E].
     """
 
     init: Callable[[jax.Array], RunnerState]
@@ -426,7 +427,8 @@ def make_trainer(config: PPOConfig, reward_fn: RewardFn | None = None,
         }
         if progress is not None:
             jax.debug.callback(lambda _: progress(), metrics["mean_reward"])
-        rollout = {"inputs": traj.inputs, "mask": traj.mask, "action": traj.action, "done": traj.done, **seen}
+        rollout = {"inputs": traj.inputs, "mask": traj.mask, "action": traj.action, "log_prob": traj.log_prob,
+                   "done": traj.done, **seen}
         return RunnerState(params, opt_state, env_state, obs, ep_sum, last_return), metrics, rollout
 
     def init(key: jax.Array) -> RunnerState:

@@ -24,7 +24,7 @@ from benchmarks.io import save_figure, write_json
 
 QUICK = {"expert_steps": 16_384, "irl_steps": 16_384, "policy_steps": 16_384, "num_envs": 16, "num_steps": 64,
          "eval_episodes": 8, "heldout_episodes": 4}
-FULL = {"expert_steps": 300_000, "irl_steps": 400_000, "policy_steps": 300_000, "num_envs": 64, "num_steps": 128,
+FULL = {"expert_steps": 300_000, "irl_steps": 300_000, "policy_steps": 200_000, "num_envs": 64, "num_steps": 128,
         "eval_episodes": 32, "heldout_episodes": 10}
 
 
@@ -159,6 +159,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "qin irl") -> int:
     bars: list[Any] = []
 
     def progress(desc: str, total: int):
+        if bars:
+            bars[-1].close()  # stages run one after another
         bar = tqdm(total=total, desc=desc, unit="update")
         bars.append(bar)
         return lambda: bar.update(1)
@@ -180,13 +182,16 @@ def main(argv: Sequence[str] | None = None, prog: str = "qin irl") -> int:
         collect_demonstrations(expert.policy, args.scenario, overrides, n_held, args.seed + 2, expert.name),
         collect_demonstrations(random_orchestrator, args.scenario, overrides, n_held, args.seed + 3, "random")])
 
+    # random-orchestrator rollouts as extra discriminator negatives (never rewards), distinct from the held-out ones
+    negatives = collect_demonstrations(random_orchestrator, args.scenario, overrides, args.demos, args.seed + 4,
+                                       "random")
     models = ["vqc", "mlp"] if args.reward_model == "both" else [args.reward_model]
     results: dict[str, Any] = {}
     span = expert.mean_return - random_return
     for kind in models:
         config = dataclasses.replace(base, reward_model=kind)
         t0 = time.perf_counter()
-        run = run_irl(config, demos, args.seeds, args.seed, progress)
+        run = run_irl(config, demos, args.seeds, args.seed, negatives, progress)
         train_s = time.perf_counter() - t0
         returns = evaluate_seeds(run["final_config"], run["policy_params"], budget["eval_episodes"], eval_key)
         loop_returns = evaluate_seeds(run["final_config"], run["loop_policy_params"], budget["eval_episodes"],
@@ -201,16 +206,19 @@ def main(argv: Sequence[str] | None = None, prog: str = "qin irl") -> int:
             save_checkpoint(out / f"reward_{kind}_seed{s}.qinckpt", reward_params,
                             {"kind": f"irl-reward-{kind}", "scenario": demos.scenario, "overrides": overrides,
                              "network": model_config, "gamma": config.gamma, "seed": args.seed + s,
-                             "form": "f(s,s') = g(s') + c + gamma h(s') - h(s)"})
-            policy_params = jax.tree.map(lambda x, s=s: np.asarray(x[s]), run["policy_params"])
-            save_trained(out / f"orchestrator_{kind}_seed{s}.qinckpt", run["final_config"], policy_params,
-                         {"trained_on": f"learned {kind} reward (reward_{kind}_seed{s}.qinckpt)",
-                          "mean_return": float(returns[s])})
+                             "form": "f(s,s') = g(s') + gamma h(s') - h(s); c: the discriminator's offset"})
+            for name, params, value, how in (
+                    ("orchestrator", run["loop_policy_params"], loop_returns[s], "the AIRL loop's learned rewards"),
+                    ("orchestrator_retrained", run["policy_params"], returns[s], "the frozen final learned reward")):
+                save_trained(out / f"{name}_{kind}_seed{s}.qinckpt", run["final_config"],
+                             jax.tree.map(lambda x, s=s: np.asarray(x[s]), params),
+                             {"trained_on": f"{how} ({kind}, reward_{kind}_seed{s}.qinckpt)",
+                              "mean_return": float(value)})
             per_seed.append({
-                "seed": args.seed + s, "true_return": float(returns[s]),
-                "normalized_return": float((returns[s] - random_return) / span),
-                "loop_policy_true_return": float(loop_returns[s]),
-                "loop_policy_normalized_return": float((loop_returns[s] - random_return) / span),
+                "seed": args.seed + s, "true_return": float(loop_returns[s]),
+                "normalized_return": float((loop_returns[s] - random_return) / span),
+                "retrained_true_return": float(returns[s]),
+                "retrained_normalized_return": float((returns[s] - random_return) / span),
                 "epic_distance": agreement["epic_distance"], "reward_pearson": agreement["reward_pearson"],
                 "canonical_pearson": agreement["canonical_pearson"],
                 "final_disc_accuracy": float(run["loop_metrics"]["disc_accuracy"][s, -1])})
@@ -222,11 +230,12 @@ def main(argv: Sequence[str] | None = None, prog: str = "qin irl") -> int:
             "normalized_return": iqm([p["normalized_return"] for p in per_seed]),
             "epic_distance": iqm([p["epic_distance"] for p in per_seed]),
             "reward_pearson": iqm([p["reward_pearson"] for p in per_seed]),
-            "loop_policy_normalized_return": iqm([p["loop_policy_normalized_return"] for p in per_seed]),
+            "retrained_normalized_return": iqm([p["retrained_normalized_return"] for p in per_seed]),
             "reward_model_params": counts["reward_model"], "potential_params": counts["potential"],
             "policy_params": counts["policy"], "train_seconds": train_s, "per_seed": per_seed, "plot": plot.name,
         }
-        print(f"{kind} reward: normalized return IQM {results[kind]['normalized_return']:.3f}, "
+        print(f"{kind} reward: normalized return IQM {results[kind]['normalized_return']:.3f} (retrained on the "
+              f"frozen reward: {results[kind]['retrained_normalized_return']:.3f}), "
               f"EPIC distance IQM {results[kind]['epic_distance']:.3f}, "
               f"Pearson IQM {results[kind]['reward_pearson']:.3f} ({args.seeds} seeds, {train_s:.0f} s)")
     for bar in bars:
@@ -237,7 +246,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "qin irl") -> int:
         "quick": args.quick, "budget": budget, "expert": expert.name, "expert_candidates": expert.candidates,
         "expert_return": expert.mean_return, "random_return": random_return,
         "aggregate": "IQM over seeds (trimmed mean, a quarter cut at each end)",
+        "normalized_return_of": "the orchestrator trained by PPO inside the AIRL loop on the learned reward only; "
+                                "retrained_normalized_return: a fresh PPO orchestrator on the frozen final reward",
         "reward_model": models[0], "normalized_return": primary["normalized_return"],
+        "retrained_normalized_return": primary["retrained_normalized_return"],
         "epic_distance": primary["epic_distance"], "reward_pearson": primary["reward_pearson"],
         "reward_model_params": primary["reward_model_params"], "policy_params": primary["policy_params"],
         "reward_models": results, "seconds": time.perf_counter() - start,
