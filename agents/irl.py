@@ -1,13 +1,15 @@
 """Quantum inverse RL for the orchestrator: AIRL with a variational-circuit reward, then PPO on that reward alone.
 
 Method (Fu et al., ICLR 2018, "Learning Robust Rewards with Adversarial Inverse Reinforcement
-Learning"). A discriminator D = exp(f) / (exp(f) + pi(a|s)) with f(s, a, s') = g(s') + gamma h(s')
-- h(s) (agents/irl_reward.py) separates expert transitions from the current policy's; its logit is
-f - log pi(a|s). Each iteration runs one PPO update of the orchestrator (aggregators played by the
-heuristic) rewarded by f alone, through `agents.ppo.make_trainer(reward_fn=...)`, which steps the
-env without its reward; then `disc_steps` Adam steps on the discriminator's logistic loss over
-minibatches of expert and fresh policy transitions. Policy and discriminator of several seeds run
-at once under `jax.vmap`; the reward parameters are a traced input, so nothing recompiles.
+Learning"). A discriminator D = exp(f + c) / (exp(f + c) + pi(a|s)) with f(s, a, s') = g(s') +
+gamma h(s') - h(s) (agents/irl_reward.py) and a learned constant c separates expert transitions
+from non-expert ones: fresh policy transitions, a replay ring of earlier ones and (optionally)
+random-orchestrator rollouts, each scored with the log-likelihood of the policy that generated it.
+Each iteration runs one PPO update of the orchestrator (aggregators played by the heuristic)
+rewarded by f alone, through `agents.ppo.make_trainer(reward_fn=...)`, which steps the env without
+its reward; then `disc_steps` Adam steps on the discriminator's logistic loss. Policy and
+discriminator of several seeds run at once under `jax.vmap`; the reward parameters are a traced
+input, so nothing recompiles.
 
 Why AIRL rather than MaxEnt feature matching: the env's reward is itself of AIRL's form in the
 observations (irl_reward.py: a state reward plus potential shaping by the mean model quality), so
@@ -106,11 +108,11 @@ class IRLConfig:
 
 
 def reward_param_counts(config: IRLConfig) -> dict[str, int]:
-    """Trainable scalars of the reward model g, of the potential h, and of the orchestrator's policy network."""
+    """Trainable scalars of the reward model g, the potential h, the offset c and the orchestrator's policy network."""
     obs_dim = core.obs_size(config.env_params(), AGENT)
     model = config.model()
     shapes = jax.eval_shape(lambda k: init_airl(model, obs_dim, k), jax.random.key(0))
-    return {"reward_model": param_count(shapes["g"]), "potential": param_count(shapes["h"]) + 1,
+    return {"reward_model": param_count(shapes["g"]), "potential": param_count(shapes["h"]), "offset": 1,
             "policy": network_param_count(config.ppo_config(config.num_envs * config.num_steps))}
 
 

@@ -137,6 +137,8 @@ def run_irl(config: IRLConfig, demos: Demonstrations, seeds: int, seed: int, neg
         if tick:
             tick()
     reward_params = carry[1]
+    if not all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(reward_params)):
+        raise FloatingPointError(f"AIRL produced non-finite {config.reward_model} reward parameters")
     final_config = config.ppo_config(config.policy_timesteps)
     n_final = final_config.total_timesteps // (final_config.num_envs * final_config.num_steps)
     tick = progress(f"PPO on the learned {config.reward_model} reward", n_final * seeds) if progress else None

@@ -232,6 +232,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "qin irl") -> int:
             "reward_pearson": iqm([p["reward_pearson"] for p in per_seed]),
             "retrained_normalized_return": iqm([p["retrained_normalized_return"] for p in per_seed]),
             "reward_model_params": counts["reward_model"], "potential_params": counts["potential"],
+            "offset_params": counts["offset"],
             "policy_params": counts["policy"], "train_seconds": train_s, "per_seed": per_seed, "plot": plot.name,
         }
         print(f"{kind} reward: normalized return IQM {results[kind]['normalized_return']:.3f} (retrained on the "
