@@ -187,6 +187,22 @@ def test_a_plug_in_agent_from_outside_the_package_is_scored(tiny_references, tmp
     assert PLUGIN in (tmp_path / "leaderboard.html").read_text()
 
 
+def test_an_installed_entry_point_plug_in_takes_part_by_name_and_by_default(tiny_references, tmp_path, on_path):
+    dist = on_path / "my_qin_plugin-0.1.dist-info"  # what `pip install` of a package declaring the entry point leaves
+    dist.mkdir(exist_ok=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: my-qin-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[qin_env.agents]\nmy-constant = my_qin_agent:ConstantAgent\n")
+    try:
+        assert "my-constant" in agents.list_agents()
+        path, _ = tiny_references
+        assert run(tmp_path, path, "--agents", "my-constant") == 0
+        assert list(read_results(tmp_path)["qin-gym"][SCENARIO]) == ["my-constant"]
+    finally:
+        for file in dist.iterdir():
+            file.unlink()
+        dist.rmdir()
+
+
 def test_a_failing_agent_is_reported_not_cached_and_the_run_exits_nonzero(tiny_references, tmp_path, on_path,
                                                                           capsys):
     path, _ = tiny_references
