@@ -37,6 +37,19 @@ def random_orchestrator(key: jax.Array, obs: dict[str, jax.Array], params: Any) 
     return heuristic_policy(k_heuristic, obs, params) | {AGENT: random_policy(k_random, obs, params)[AGENT]}
 
 
+def noisy(policy: Callable, epsilon: float) -> Callable:
+    """`policy` whose orchestrator acts uniformly at random with probability `epsilon` per step (D-REX's noise)."""
+
+    def act(key: jax.Array, obs: dict[str, jax.Array], params: Any) -> dict[str, jax.Array]:
+        k_policy, k_random, k_coin = jax.random.split(key, 3)
+        actions = dict(policy(k_policy, obs, params))
+        explore = jax.random.uniform(k_coin) < epsilon
+        actions[AGENT] = jnp.where(explore, random_policy(k_random, obs, params)[AGENT], actions[AGENT])
+        return actions
+
+    return act
+
+
 @dataclasses.dataclass(frozen=True)
 class Expert:
     """The demonstrator: its name, policy, evaluated true return, and the two candidates' returns."""

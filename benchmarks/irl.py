@@ -68,6 +68,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                    help="env steps per seed of the policy inside the AIRL loop")
     p.add_argument("--policy-steps", type=_int_in("--policy-steps", 1, 100_000_000), default=None,
                    help="env steps per seed of PPO on the frozen learned reward")
+    p.add_argument("--negatives", choices=["random", "noisy-expert", "none"], default="random",
+                   help="extra non-expert samples for the discriminator: random-orchestrator rollouts, expert "
+                        "rollouts with 25/50/75/100 %% random orchestrator steps (D-REX), or none")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="scenario override, repeatable")
     return p
 
@@ -143,7 +146,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "qin irl") -> int:
     from agents.checkpoint import save_checkpoint
     from agents.irl import IRLConfig, evaluate_seeds, reward_param_counts
     from agents.irl_data import collect_demonstrations, save_demonstrations
-    from agents.irl_pipeline import choose_expert, concatenate, random_orchestrator, reward_agreement, run_irl
+    from agents.irl_pipeline import choose_expert, concatenate, noisy, random_orchestrator, reward_agreement, run_irl
     from agents.ppo import evaluate_policy
     from agents.trained import save_trained
 
@@ -182,9 +185,16 @@ def main(argv: Sequence[str] | None = None, prog: str = "qin irl") -> int:
         collect_demonstrations(expert.policy, args.scenario, overrides, n_held, args.seed + 2, expert.name),
         collect_demonstrations(random_orchestrator, args.scenario, overrides, n_held, args.seed + 3, "random")])
 
-    # random-orchestrator rollouts as extra discriminator negatives (never rewards), distinct from the held-out ones
-    negatives = collect_demonstrations(random_orchestrator, args.scenario, overrides, args.demos, args.seed + 4,
-                                       "random")
+    # extra discriminator negatives (observations and actions, never rewards), distinct from the held-out episodes
+    negatives = None
+    if args.negatives == "random":
+        negatives = collect_demonstrations(random_orchestrator, args.scenario, overrides, args.demos, args.seed + 4,
+                                           "random")
+    elif args.negatives == "noisy-expert":
+        per_level = max(1, args.demos // 4)
+        negatives = concatenate([collect_demonstrations(noisy(expert.policy, eps), args.scenario, overrides, per_level,
+                                                        args.seed + 40 + i, f"{expert.name}-eps{eps}")
+                                 for i, eps in enumerate((0.25, 0.5, 0.75, 1.0))])
     models = ["vqc", "mlp"] if args.reward_model == "both" else [args.reward_model]
     results: dict[str, Any] = {}
     span = expert.mean_return - random_return
@@ -244,7 +254,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "qin irl") -> int:
     primary = results[models[0]]
     summary = {
         "scenario": demos.scenario, "overrides": overrides, "demos": args.demos, "seeds": args.seeds,
-        "quick": args.quick, "budget": budget, "expert": expert.name, "expert_candidates": expert.candidates,
+        "quick": args.quick, "budget": budget, "negatives": args.negatives, "expert": expert.name,
+        "expert_candidates": expert.candidates,
         "expert_return": expert.mean_return, "random_return": random_return,
         "aggregate": "IQM over seeds (trimmed mean, a quarter cut at each end)",
         "normalized_return_of": "the orchestrator trained by PPO inside the AIRL loop on the learned reward only; "
