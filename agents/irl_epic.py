@@ -6,11 +6,12 @@ distribution of transitions. The canonically shaped reward (their Definition 4.1
 
     C(R)(s, a, s') = R(s, a, s') + E[gamma R(s', A, S') - R(s, A, S') - gamma R(S, A, S')]
 
-with S, S' ~ D_S and A ~ D_A independent. As in the reference implementation
-(evaluating-rewards, `epic_sample.sample_canon_shaping`), the expectations are sample means over
-one set of state samples (used for both S and S') and one set of action samples, so for any
-potential phi, C(R + gamma phi(s') - phi(s)) = C(R) + const exactly, and EPIC is invariant to
-shaping and to positive rescaling up to float rounding.
+with S, S' ~ D_S and A ~ D_A independent. The expectations are sample means, as in the reference
+implementation (evaluating-rewards, `epic_sample.sample_canon_shaping`, which averages over n
+zipped (a, s') samples); here over the full grid of an action sample times a state sample (the
+product of the marginals, A and S' independent as in the definition), and one state sample serves
+both S and S'. So for any potential phi, C(R + gamma phi(s') - phi(s)) = C(R) + const exactly, and
+EPIC is invariant to shaping and to positive rescaling up to float rounding.
 
 Rewards are batched functions `R(s [B, Ds], a [B, Da], s' [B, Ds]) -> [B]`.
 """
