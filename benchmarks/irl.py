@@ -68,6 +68,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                    help="env steps per seed of the policy inside the AIRL loop")
     p.add_argument("--policy-steps", type=_int_in("--policy-steps", 1, 100_000_000), default=None,
                    help="env steps per seed of PPO on the frozen learned reward")
+    p.add_argument("--demo-actions", choices=["greedy", "sampled"], default="greedy",
+                   help="the PPO expert's demonstrated actions: its most likely ones, or samples of its policy "
+                        "(graded, Boltzmann-like demonstrations; the heuristic expert is deterministic either way)")
     p.add_argument("--negatives", choices=["random", "noisy-expert", "none"], default="random",
                    help="extra non-expert samples for the discriminator: random-orchestrator rollouts, expert "
                         "rollouts with 25/50/75/100 %% random orchestrator steps (D-REX), or none")
@@ -147,7 +150,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "qin irl") -> int:
     from agents.irl import IRLConfig, evaluate_seeds, reward_param_counts
     from agents.irl_data import collect_demonstrations, save_demonstrations
     from agents.irl_pipeline import choose_expert, concatenate, noisy, random_orchestrator, reward_agreement, run_irl
-    from agents.ppo import evaluate_policy
+    from agents.ppo import evaluate_policy, make_policy_fn
     from agents.trained import save_trained
 
     try:
@@ -178,7 +181,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "qin irl") -> int:
                                     eval_key)["mean_return"]
     print(f"expert: {expert.name} (true return {expert.mean_return:.2f}; candidates {expert.candidates}); "
           f"random orchestrator {random_return:.2f}")
-    demos = collect_demonstrations(expert.policy, args.scenario, overrides, args.demos, args.seed + 1, expert.name)
+    demo_policy, demo_name = expert.policy, expert.name
+    if args.demo_actions == "sampled" and expert.params is not None:
+        demo_policy = make_policy_fn(base.ppo_config(budget["expert_steps"]), expert.params, greedy=False)
+        demo_name = f"{expert.name}-sampled"
+    demos = collect_demonstrations(demo_policy, args.scenario, overrides, args.demos, args.seed + 1, demo_name)
     save_demonstrations(out / "demonstrations.qinckpt", demos)
     n_held = budget["heldout_episodes"]
     heldout = concatenate([
@@ -254,7 +261,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "qin irl") -> int:
     primary = results[models[0]]
     summary = {
         "scenario": demos.scenario, "overrides": overrides, "demos": args.demos, "seeds": args.seeds,
-        "quick": args.quick, "budget": budget, "negatives": args.negatives, "expert": expert.name,
+        "quick": args.quick, "budget": budget, "negatives": args.negatives, "demo_actions": args.demo_actions,
+        "demo_return": float(demos.episode_returns().mean()), "expert": expert.name,
         "expert_candidates": expert.candidates,
         "expert_return": expert.mean_return, "random_return": random_return,
         "aggregate": "IQM over seeds (trimmed mean, a quarter cut at each end)",
