@@ -21,6 +21,12 @@ from benchmarks.leaderboard.summary import HEADLINE_KPIS
 PLOTS = {"iqm": "iqm.png", "profiles": "performance_profiles.png", "improvement": "probability_of_improvement.png"}
 
 
+def _fixed(value: float) -> str:
+    """Three decimals, without the '-0.000' of a tiny negative number."""
+    text = f"{value:.3f}"
+    return "0.000" if text == "-0.000" else text
+
+
 def _params_text(counts: Sequence[int]) -> str:
     if not counts:
         return "n/a"
@@ -30,7 +36,7 @@ def _params_text(counts: Sequence[int]) -> str:
 def _iqm_text(row: Mapping[str, Any]) -> str:
     if "iqm" not in row:
         return "not entered"
-    return f"{row['iqm']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+    return f"{_fixed(row['iqm'])} [{_fixed(row['ci_low'])}, {_fixed(row['ci_high'])}]"
 
 
 def table_rows(summaries: Sequence[Mapping[str, Any]], scenarios: Sequence[str]) -> list[dict[str, str]]:
@@ -54,7 +60,7 @@ def scenario_rows(summaries: Sequence[Mapping[str, Any]], scenarios: Sequence[st
         out = {"agent": row["agent"]}
         for s in scenarios:
             cell = row.get("per_scenario", {}).get(s)
-            out[s] = "-" if cell is None else f"{cell['score_mean']:.3f}"
+            out[s] = "-" if cell is None else _fixed(cell["score_mean"])
         rows.append(out)
     return rows
 
