@@ -3,8 +3,9 @@
     qin irl --scenario metro_qkd --demos 20 --seeds 5 --reward-model both --out runs/irl --json irl.json
 
 Writes into `--out`: `demonstrations.qinckpt` (the dataset), per reward model and seed the learned
-reward (`reward_<model>_seed<k>.qinckpt`) and the orchestrator trained on it alone
-(`orchestrator_<model>_seed<k>.qinckpt`, loadable with `agents.trained.load_trained`), the expert
+reward (`reward_<model>_seed<k>.qinckpt`), the orchestrator trained on learned rewards alone inside
+the AIRL loop (`orchestrator_<model>_seed<k>.qinckpt`) and the one trained afresh on the frozen reward
+(`orchestrator_retrained_<model>_seed<k>.qinckpt`; both load with `agents.trained.load_trained`), the expert
 (`expert.qinckpt` when it is a PPO policy), `reward_vs_true_<model>.png` (learned against true
 reward on held-out transitions) and the JSON also written to `--json`. Method and numbers: docs/irl.md.
 """
