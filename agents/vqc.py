@@ -170,12 +170,12 @@ def circuit_qubits(params: Params) -> int:
     """Qubits of an agent's circuit: the computation share of a quantum node's qubit budget.
 
     The share is the model width the scenario's operator (the heuristic orchestrator) allocates,
-    the rest of the budget holding memory; capped by the smallest quantum aggregator's budget.
+    the rest of the budget holding memory; capped by the budget. Reads only static fields of
+    `params`, so it also works on params built inside a trace (`jax.eval_shape`, `jit`).
     """
     width = int(params.model_qubits_levels[heuristic_width_level(params)])
-    budgets = np.asarray(params.qubit_budget)
-    quantum = budgets[budgets > 0]
-    return max(1, min(width, int(quantum.min())) if quantum.size else width)
+    budget = params.memory_levels - 1  # memory levels are 0 .. hardware.qubit_budget
+    return max(1, min(width, budget))
 
 
 def vqc_actor_critic(obs_dim: int, n_logits: int, *, n_qubits: int = 4, n_layers: int = 3,

@@ -41,7 +41,7 @@ def _episodes_stepwise(agent: Any, params: Any, keys: jax.Array) -> tuple[np.nda
         for k in jax.random.split(key, params.max_steps):
             k1, k2 = jax.random.split(k)
             actions = {n: jnp.asarray(a) for n, a in agent.act(k1, jax.device_get(obs)).items()}
-            obs, state, rewards, _, _, infos = step(k2, state, actions, params)
+            obs, state, rewards, _, _, infos = step(k2, state, actions)
             total += float(rewards["orchestrator"])
             for name, value in infos["orchestrator"]["kpi"].items():
                 sums[name] = sums.get(name, 0.0) + float(value)

@@ -192,3 +192,13 @@ def test_circuit_width_is_the_scenarios_computation_share(overrides: dict, qubit
     config = PPOConfig(network="vqc", overrides=tuple(overrides.items()))
     assert resolved_n_qubits(config) == qubits
     assert resolved_n_qubits(PPOConfig(network="vqc", n_qubits=2, overrides=tuple(overrides.items()))) == 2
+
+
+def test_vqc_checkpoint_template_builds_under_eval_shape() -> None:
+    # load_trained builds its template with jax.eval_shape, where the scenario's Params are traced.
+    import functools
+
+    from agents.ppo import PPOConfig, init_params
+
+    shapes = jax.eval_shape(functools.partial(init_params, PPOConfig(network="vqc")), jax.random.key(0))
+    assert shapes["net"]["circuit"]["rot"].shape[-2:] == (4, 2)
