@@ -36,7 +36,8 @@ def _positive_int(flag: str, low: int = 1):
     return parse
 
 
-def _scenario(text: str) -> str:
+def scenario_arg(text: str) -> str:
+    """argparse type of --scenario: a scenario name or a .toml path, else an error listing the names."""
     from qin_env.params import list_scenarios
 
     if text.endswith(".toml") or text in list_scenarios():
@@ -149,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_scenarios)
 
     p = sub.add_parser("evaluate", help="evaluate an agent on the true team reward")
-    p.add_argument("--scenario", type=_scenario, default="metro_qkd")
+    p.add_argument("--scenario", type=scenario_arg, default="metro_qkd")
     p.add_argument("--agent", required=True, help="registered name (see agents.list_agents()) or module:Class")
     p.add_argument("--checkpoint", default=None, help="checkpoint file or `qin train` output folder")
     p.add_argument("--episodes", type=_positive_int("--episodes"), default=16)
@@ -159,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("train", help="train a PPO agent (vqc-ppo or mlp-ppo)")
-    p.add_argument("--scenario", type=_scenario, default="metro_qkd")
+    p.add_argument("--scenario", type=scenario_arg, default="metro_qkd")
     p.add_argument("--agent", default="vqc-ppo", choices=["vqc-ppo", "mlp-ppo"])
     p.add_argument("--steps", type=_positive_int("--steps"), default=200_000, help="env steps per seed")
     p.add_argument("--seeds", type=_positive_int("--seeds"), default=3, help="seeds trained at once (vmap)")

@@ -14,7 +14,9 @@ from qin_env import core
 from qin_env.params import load_params
 
 
-def _episodes_compiled(policy_fn: Any, params: Any, keys: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+def compiled_episodes(policy_fn: Any, params: Any) -> Any:
+    """A jitted `keys -> (returns, mean KPIs)`: whole episodes of `policy_fn` under lax.scan, vmapped over keys."""
+
     def episode(key: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
         obs, state = core.reset(key, params)
 
@@ -27,7 +29,7 @@ def _episodes_compiled(policy_fn: Any, params: Any, keys: jax.Array) -> tuple[ja
         _, (rewards, kpi) = jax.lax.scan(body, (obs, state), jax.random.split(key, params.max_steps))
         return rewards.sum(), jax.tree.map(jnp.mean, kpi)
 
-    return jax.jit(jax.vmap(episode))(keys)
+    return jax.jit(jax.vmap(episode))
 
 
 def _episodes_stepwise(agent: Any, params: Any, keys: jax.Array) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -61,7 +63,7 @@ def evaluate_agent(agent: Any, scenario: str, overrides: Mapping[str, Any] | Non
     keys = jax.random.split(jax.random.PRNGKey(seed), episodes)
     policy_fn = getattr(agent, "policy_fn", None)
     if policy_fn is not None:
-        returns, kpi = _episodes_compiled(policy_fn, params, keys)
+        returns, kpi = compiled_episodes(policy_fn, params)(keys)
     else:
         returns, kpi = _episodes_stepwise(agent, params, keys)
     returns = np.asarray(returns, np.float64)

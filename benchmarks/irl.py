@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.cli import scenario_arg
 from benchmarks.io import save_figure, write_json
 
 QUICK = {"expert_steps": 16_384, "irl_steps": 16_384, "policy_steps": 16_384, "num_envs": 16, "num_steps": 64,
@@ -42,20 +43,11 @@ def _int_in(flag: str, low: int, high: int):
     return parse
 
 
-def _scenario(text: str) -> str:
-    from qin_env.params import list_scenarios
-
-    if text.endswith(".toml") or text in list_scenarios():
-        return text
-    raise argparse.ArgumentTypeError(f"--scenario={text!r} is unknown; valid scenarios: "
-                                     f"{', '.join(list_scenarios())} (or a path to a .toml file)")
-
-
 def build_parser(prog: str) -> argparse.ArgumentParser:
     """The arguments of `qin irl`."""
     p = argparse.ArgumentParser(prog=prog, description="Inverse RL for the orchestrator: AIRL with a variational-"
                                 "circuit (or MLP) reward, then PPO on the learned reward alone (docs/irl.md).")
-    p.add_argument("--scenario", type=_scenario, default="metro_qkd")
+    p.add_argument("--scenario", type=scenario_arg, default="metro_qkd")
     p.add_argument("--demos", type=_int_in("--demos", 1, 10_000), default=20, help="expert demonstration episodes")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--json", type=Path, default=None, help="also write the result JSON here (atomically)")

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 CELL_FORMAT = "qin-leaderboard-cell/1"
@@ -200,22 +199,10 @@ def _prepared(task: CellTask) -> dict[str, Any]:
 
 
 def _compiled(policy_fn: Any, params: Any) -> Any:
-    """Whole episodes under lax.scan, vmapped over episode keys (as evaluate_agent's compiled path)."""
-    from qin_env import core
+    """Whole episodes under lax.scan, vmapped over episode keys (evaluate_agent's compiled path), on the host."""
+    from benchmarks.evaluate import compiled_episodes
 
-    def episode(key: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
-        obs, state = core.reset(key, params)
-
-        def body(carry, k):
-            obs, state = carry
-            k1, k2 = jax.random.split(k)
-            obs, state, rewards, _, _, infos = core.step(k2, state, policy_fn(k1, obs, params), params)
-            return (obs, state), (rewards["orchestrator"], infos["orchestrator"]["kpi"])
-
-        _, (rewards, kpi) = jax.lax.scan(body, (obs, state), jax.random.split(key, params.max_steps))
-        return rewards.sum(), jax.tree.map(jnp.mean, kpi)
-
-    run = jax.jit(jax.vmap(episode))
+    run = compiled_episodes(policy_fn, params)
     return lambda keys: jax.device_get(run(keys))
 
 
