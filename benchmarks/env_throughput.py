@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import platform
+import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +32,8 @@ from qin_env.params import load_params
 from qin_env.policies import random_policy
 
 
-def reference_steps_per_s(steps: int, repeats: int) -> dict[str, Any]:
-    """mpe2 simple_spread_v3 (3 agents), random actions, parallel API."""
+def _reference_run(steps: int) -> Callable[[], int]:
+    """mpe2 simple_spread_v3 (3 agents), random actions, parallel API: a warm `run() -> steps`."""
     from mpe2 import simple_spread_v3
 
     env = simple_spread_v3.parallel_env(N=3, max_cycles=10**9)
@@ -46,12 +48,11 @@ def reference_steps_per_s(steps: int, repeats: int) -> dict[str, Any]:
         return steps
 
     run()
-    rate, rates = median_rate(run, repeats)
-    return {"steps_per_s": rate, "repeats": rates}
+    return run
 
 
-def face_steps_per_s(scenario: str, steps: int, repeats: int) -> dict[str, Any]:
-    """PettingZoo face, single env, random actions, auto-restarting at truncation."""
+def _face_run(scenario: str, steps: int) -> tuple[Callable[[], int], float]:
+    """PettingZoo face, single env, random actions, auto-restarting: a warm `run() -> steps` and its first run's s."""
     env = qin_env.parallel_env(scenario)
     env.reset(seed=0)
     for agent in env.possible_agents:
@@ -66,9 +67,36 @@ def face_steps_per_s(scenario: str, steps: int, repeats: int) -> dict[str, Any]:
 
     start = time.perf_counter()
     run()
-    warm = time.perf_counter() - start
+    return run, time.perf_counter() - start
+
+
+def reference_steps_per_s(steps: int, repeats: int) -> dict[str, Any]:
+    """mpe2 simple_spread_v3 (3 agents), random actions, parallel API."""
+    rate, rates = median_rate(_reference_run(steps), repeats)
+    return {"steps_per_s": rate, "repeats": rates}
+
+
+def face_steps_per_s(scenario: str, steps: int, repeats: int) -> dict[str, Any]:
+    """PettingZoo face, single env, random actions, auto-restarting at truncation."""
+    run, warm = _face_run(scenario, steps)
     rate, rates = median_rate(run, repeats)
     return {"steps_per_s": rate, "repeats": rates, "first_run_s": warm}
+
+
+def face_and_reference_interleaved(scenario: str, steps: int, repeats: int) -> dict[str, Any]:
+    """The reference and the face timed in alternating repeats, so drift of the machine hits both alike.
+
+    A single-threaded Python loop's speed drifts by tens of percent within a process on a shared
+    machine (CPU frequency, neighbours); timing one after the other would fold that into the ratio.
+    """
+    reference, (face, warm) = _reference_run(steps), _face_run(scenario, steps)
+    ref_rates, face_rates = [], []
+    for _ in range(repeats):
+        ref_rates += median_rate(reference, 1)[1]
+        face_rates += median_rate(face, 1)[1]
+    return {"reference": {"steps_per_s": statistics.median(ref_rates), "repeats": ref_rates},
+            "face": {"steps_per_s": statistics.median(face_rates), "repeats": face_rates, "first_run_s": warm},
+            "ratio_per_repeat": [f / r for f, r in zip(face_rates, ref_rates, strict=True)]}
 
 
 def batched_steps_per_s(scenario: str, batch: int, iters: int, repeats: int,

@@ -39,7 +39,10 @@ def test_targets_compare_in_the_right_direction(key, value, ok):
 
 
 def test_cli_writes_json_table_and_plot(monkeypatch, tmp_path, capsys):
-    monkeypatch.setattr(perf, "_plan", lambda quick: [(name, lambda v=value: v) for name, value in RAW.items()])
+    interleaved = {"reference": RAW["env_reference"], "face": RAW["env_face"], "ratio_per_repeat": [0.95]}
+    raw = {k: v for k, v in RAW.items() if k not in ("env_reference", "env_face")}
+    plan = [("env_face_and_reference", lambda: dict(interleaved)), *((n, lambda v=v: v) for n, v in raw.items())]
+    monkeypatch.setattr(perf, "_plan", lambda quick: plan)
     out = tmp_path / "perf.json"
     assert cli.main(["perf", "--quick", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
