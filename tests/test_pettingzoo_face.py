@@ -216,6 +216,14 @@ def test_classical_aggregator_mask_allows_only_plain_and_pqc():
     np.testing.assert_array_equal(channel, [1, 1, 0, 0, 0])
 
 
+def test_a_mask_changed_by_the_user_does_not_reach_later_steps():
+    env = qin_env.parallel_env("metro_qkd", max_cycles=SHORT)
+    _, infos = env.reset(seed=0)
+    infos["aggregator_2"]["action_mask"][0][:] = 0
+    _, infos = env.reset(seed=0)  # same widths: the face's cached mask
+    np.testing.assert_array_equal(infos["aggregator_2"]["action_mask"][0], [1, 1, 0, 0, 0])
+
+
 def test_wrong_shape_action_raises_naming_the_agent():
     env = qin_env.parallel_env(max_cycles=SHORT)
     env.reset(seed=0)

@@ -149,6 +149,7 @@ from qin_env import core
 from qin_env.params import DEFAULT_SCENARIO, Params, config_hash, load_config, params_from_config
 
 _KERNEL_CACHE_SIZE = 32  # configurations whose compiled kernels stay cached
+_MASK_CACHE_SIZE = 4096  # width vectors whose action masks stay cached per configuration
 
 
 def _slices(start: int, sizes: list[int]) -> list[slice]:
@@ -192,13 +193,23 @@ class _Layout:
             raise ValueError(f"aggregators must be consecutive in the agent order, got {self.agents}")
         self._aggregator_masks = slice(self.mask_slices[rows[0]].start, self.mask_slices[rows[-1]].stop)
         self._all_allowed = np.ones(self.mask_slices[-1].stop, np.int8)  # other agents: every action allowed
+        self._mask_cache: dict[bytes, np.ndarray] = {}
 
     def masks(self, model_qubits: np.ndarray) -> np.ndarray:
-        """Every agent's flat action mask, concatenated in agent order, as `core.action_masks` computes them."""
-        table = core.aggregator_mask_table(model_qubits, self._is_classical, self._qubit_budget, self.params, xp=np)
-        masks = self._all_allowed.copy()
-        masks[self._aggregator_masks] = table.reshape(-1)
-        return masks
+        """Every agent's flat action mask, concatenated in agent order, as `core.action_masks` computes them.
+
+        Widths take few values (the scenario's levels), so masks are kept per width vector: a step
+        then costs a dictionary look-up and a copy instead of rebuilding the table.
+        """
+        digest = model_qubits.tobytes()
+        masks = self._mask_cache.get(digest)
+        if masks is None:
+            table = core.aggregator_mask_table(model_qubits, self._is_classical, self._qubit_budget, self.params, xp=np)
+            masks = self._all_allowed.copy()
+            masks[self._aggregator_masks] = table.reshape(-1)
+            if len(self._mask_cache) < _MASK_CACHE_SIZE:
+                self._mask_cache[digest] = masks
+        return masks.copy()
 
 
 class _Kernels(NamedTuple):
