@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from agents.irl import IRLConfig, evaluate_seeds, expert_transitions, learned_reward_fn, make_irl, num_iterations
-from agents.irl_data import AGENT, Demonstrations
+from agents.irl_data import AGENT, Demonstrations, collect_demonstrations
 from agents.irl_epic import epic_distance, pearson
 from agents.irl_reward import airl_reward, state_reward_on_augmented, true_reward
 from agents.ppo import evaluate_policy, make_policy_fn, make_train
@@ -48,6 +48,16 @@ def noisy(policy: Callable, epsilon: float) -> Callable:
         return actions
 
     return act
+
+
+NOISE_LEVELS = (0.25, 0.5, 0.75, 1.0)  # D-REX's injected noise beyond the demonstrations (Brown et al., CoRL 2019)
+
+
+def noise_ranked_rollouts(policy: Callable, demos: Demonstrations, episodes: int, seed: int,
+                          levels: Sequence[float] = NOISE_LEVELS) -> list[Demonstrations]:
+    """The demonstrations, then `episodes` rollouts of `policy` at each noise level, least noisy first (D-REX)."""
+    return [demos] + [collect_demonstrations(noisy(policy, eps), demos.scenario, demos.overrides, episodes,
+                                             seed + i, f"{demos.expert}-eps{eps}") for i, eps in enumerate(levels)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,16 +141,17 @@ def reward_agreement(config: IRLConfig, reward_params: Any, heldout: Demonstrati
 
 
 def run_irl(config: IRLConfig, demos: Demonstrations, seeds: int, seed: int, negatives: Demonstrations | None = None,
-            progress: Progress | None = None) -> dict[str, Any]:
+            progress: Progress | None = None, ranked: Sequence[Demonstrations] | None = None) -> dict[str, Any]:
     """AIRL for `seeds` seeds at once, then PPO on each seed's frozen learned reward; returns stacked params.
 
-    `negatives`: random-orchestrator rollouts for the discriminator (`agents.irl.expert_transitions`).
+    `negatives`: random-orchestrator rollouts for the discriminator; `ranked`: the demonstrations and
+    noise-injected expert rollouts, least noisy first, for the ranking loss (`agents.irl.expert_transitions`).
     """
     init, iteration = make_irl(config)
     keys = jax.random.split(jax.random.key(seed), seeds)
     carry = jax.jit(jax.vmap(init))(keys)
     step = jax.jit(jax.vmap(iteration, in_axes=(0, None, 0)))
-    expert = expert_transitions(demos, negatives)
+    expert = expert_transitions(demos, negatives, ranked)
     n_iter = num_iterations(config)
     tick = progress(f"AIRL ({config.reward_model} reward, {seeds} seeds)", n_iter) if progress else None
     history = []

@@ -40,12 +40,17 @@ MEAN_QUALITY = -1  # index of the mean model quality in the orchestrator's obser
 
 
 class RewardModel(NamedTuple):
-    """A state reward g(s') as two pure functions: `init(key) -> params`, `apply(params, obs[D]) -> []`."""
+    """A state reward g(s') as pure functions: `init(key) -> params`, `apply(params, obs[D]) -> []`.
+
+    `input_weights(params)` are the weights that map the observation into the model; an L2 penalty
+    on them keeps g smooth in the observation (`IRLConfig.input_l2`).
+    """
 
     init: Callable[[jax.Array], Any]
     apply: Callable[[Any, jax.Array], jax.Array]
     kind: str
     config: dict[str, Any]
+    input_weights: Callable[[Any], jax.Array]
 
 
 def feature_names(params: Params) -> list[str]:
@@ -76,7 +81,7 @@ def vqc_reward_model(obs_dim: int, n_qubits: int = 4, n_layers: int = 3, backend
         return z @ params["w_out"] + params["b_out"]
 
     return RewardModel(init, apply, "vqc", {"obs_dim": obs_dim, "n_qubits": n_qubits, "n_layers": n_layers,
-                                            "backend": backend})
+                                            "backend": backend}, lambda params: params["w_in"])
 
 
 def mlp_reward_model(obs_dim: int, hidden: Sequence[int] = (12,)) -> RewardModel:
@@ -95,7 +100,7 @@ def mlp_reward_model(obs_dim: int, hidden: Sequence[int] = (12,)) -> RewardModel
             x = jnp.tanh(x @ layer["w"] + layer["b"])
         return (x @ layers[-1]["w"] + layers[-1]["b"])[0]
 
-    return RewardModel(init, apply, "mlp", {"obs_dim": obs_dim, "hidden": list(hidden)})
+    return RewardModel(init, apply, "mlp", {"obs_dim": obs_dim, "hidden": list(hidden)}, lambda layers: layers[0]["w"])
 
 
 def matching_mlp_hidden(obs_dim: int, target_params: int) -> int:

@@ -30,6 +30,10 @@ FULL = {"expert_steps": 300_000, "irl_steps": 300_000, "policy_steps": 200_000, 
         "eval_episodes": 32, "heldout_episodes": 10}
 
 
+# --reward-loss -> (IRLConfig.rank_weight, IRLConfig.adversarial_g)
+REWARD_LOSSES = {"ranking": (1.0, False), "airl": (0.0, True), "airl+ranking": (1.0, True)}
+
+
 def _int_in(flag: str, low: int, high: int):
     def parse(text: str) -> int:
         try:
@@ -67,6 +71,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--negatives", choices=["random", "noisy-expert", "none"], default="random",
                    help="extra non-expert samples for the discriminator: random-orchestrator rollouts, expert "
                         "rollouts with 25/50/75/100 %% random orchestrator steps (D-REX), or none")
+    p.add_argument("--reward-loss", choices=list(REWARD_LOSSES), default="ranking",
+                   help="what trains the reward model g: the D-REX ranking of the demonstrations above --demos expert "
+                        "rollouts at each of 25/50/75/100 %% random orchestrator steps (AIRL's discriminator then "
+                        "trains only the shaping), AIRL's discriminator alone, or both (docs/irl.md)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="scenario override, repeatable")
     return p
 
@@ -126,6 +134,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "qin irl") -> int:
     """Run the IRL experiment and write its checkpoints, plots and JSON; returns the exit status."""
     args = build_parser(prog).parse_args(argv)
     overrides = _overrides(args.set, prog)
+    rank_weight, adversarial_g = REWARD_LOSSES[args.reward_loss]
     budget = dict(QUICK if args.quick else FULL)
     for flag in ("expert_steps", "irl_steps", "policy_steps"):
         if getattr(args, flag) is not None:
@@ -142,14 +151,22 @@ def main(argv: Sequence[str] | None = None, prog: str = "qin irl") -> int:
     from agents.checkpoint import save_checkpoint
     from agents.irl import IRLConfig, evaluate_seeds, reward_param_counts
     from agents.irl_data import collect_demonstrations, save_demonstrations
-    from agents.irl_pipeline import choose_expert, concatenate, noisy, random_orchestrator, reward_agreement, run_irl
+    from agents.irl_pipeline import (
+        choose_expert,
+        concatenate,
+        noise_ranked_rollouts,
+        random_orchestrator,
+        reward_agreement,
+        run_irl,
+    )
     from agents.ppo import evaluate_policy, make_policy_fn
     from agents.trained import save_trained
 
     try:
         base = IRLConfig(scenario=args.scenario, overrides=tuple(sorted(overrides.items())),
                          irl_timesteps=budget["irl_steps"], policy_timesteps=budget["policy_steps"],
-                         num_envs=budget["num_envs"], num_steps=budget["num_steps"])
+                         num_envs=budget["num_envs"], num_steps=budget["num_steps"], rank_weight=rank_weight,
+                         adversarial_g=adversarial_g)
         base.env_params()
     except ValueError as err:
         raise SystemExit(f"{prog}: {err}") from None
@@ -192,16 +209,15 @@ def main(argv: Sequence[str] | None = None, prog: str = "qin irl") -> int:
                                            "random")
     elif args.negatives == "noisy-expert":
         per_level = max(1, args.demos // 4)
-        negatives = concatenate([collect_demonstrations(noisy(expert.policy, eps), args.scenario, overrides, per_level,
-                                                        args.seed + 40 + i, f"{expert.name}-eps{eps}")
-                                 for i, eps in enumerate((0.25, 0.5, 0.75, 1.0))])
+        negatives = concatenate(noise_ranked_rollouts(expert.policy, demos, per_level, args.seed + 40)[1:])
+    ranked = noise_ranked_rollouts(expert.policy, demos, args.demos, args.seed + 50) if rank_weight > 0 else None
     models = ["vqc", "mlp"] if args.reward_model == "both" else [args.reward_model]
     results: dict[str, Any] = {}
     span = expert.mean_return - random_return
     for kind in models:
         config = dataclasses.replace(base, reward_model=kind)
         t0 = time.perf_counter()
-        run = run_irl(config, demos, args.seeds, args.seed, negatives, progress)
+        run = run_irl(config, demos, args.seeds, args.seed, negatives, progress, ranked)
         train_s = time.perf_counter() - t0
         returns = evaluate_seeds(run["final_config"], run["policy_params"], budget["eval_episodes"], eval_key)
         loop_returns = evaluate_seeds(run["final_config"], run["loop_policy_params"], budget["eval_episodes"],
@@ -254,7 +270,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "qin irl") -> int:
     primary = results[models[0]]
     summary = {
         "scenario": demos.scenario, "overrides": overrides, "demos": args.demos, "seeds": args.seeds,
-        "quick": args.quick, "budget": budget, "negatives": args.negatives, "demo_actions": args.demo_actions,
+        "quick": args.quick, "budget": budget, "negatives": args.negatives, "reward_loss": args.reward_loss,
+        "demo_actions": args.demo_actions,
         "demo_return": float(demos.episode_returns().mean()), "expert": expert.name,
         "expert_candidates": expert.candidates,
         "expert_return": expert.mean_return, "random_return": random_return,
