@@ -18,10 +18,10 @@ the orchestrator (aggregators played by the heuristic) rewarded by f alone, thro
   By default (`adversarial_g=False`) it trains the shaping h and c only;
 - an L2 penalty on g's input weights (`input_l2`), which keeps g smooth in the observation.
 
-Why this split (docs/irl.md, measured on metro_qkd): with g trained by the discriminator, g became
-an expert-versus-rest classifier (EPIC distance 0.44 to the true reward; adding the ranking loss to
-it, 0.29-0.44); the discriminator of a near-deterministic expert carries no grades. The ranking of
-noise levels does (0.20-0.21 with g trained by it alone). Why AIRL's reward form and not MaxEnt
+Why this split (measured in docs/irl.md): trained by the discriminator, g becomes an
+expert-versus-rest classifier, far from the true reward in EPIC distance, since the discriminator
+of a near-deterministic expert carries no grades; the ranking of noise levels does, and g trained
+by it alone comes closest. Why AIRL's reward form and not MaxEnt
 feature matching: the env's reward is itself a state reward plus potential shaping by the mean
 model quality in the observations (irl_reward.py), so the state-only g plus h can represent it;
 feature matching would need a reward linear in fixed features and a full policy solve per reward
@@ -164,7 +164,7 @@ def ranked_states(levels: Sequence[Demonstrations]) -> dict[str, jax.Array]:
     """Reached states of rollouts ranked by their noise (D-REX), laid out so states of equal time can be paired.
 
     `levels[0]` is the least noisy; each holds whole episodes of one length T. Returns the next
-    observations [N, D] (rows by level, episode, step), each level's first row and episode count.
+    observations [episodes, T, D] (episodes by level), each level's first episode and episode count.
     D-REX's ranking needs no reward: more injected noise ranks lower (Brown et al., CoRL 2019).
     """
     if len(levels) < 2:
@@ -172,10 +172,10 @@ def ranked_states(levels: Sequence[Demonstrations]) -> dict[str, jax.Array]:
     steps = {int(d.step.max()) + 1 for d in levels}
     if len(steps) != 1 or any(d.n_transitions != d.n_episodes * min(steps) for d in levels):
         raise ValueError(f"ranked rollouts must hold whole episodes of one length, got lengths {sorted(steps)}")
-    counts = np.array([d.n_transitions for d in levels])
-    return {"obs": jnp.asarray(np.concatenate([d.next_obs for d in levels])),
-            "start": jnp.asarray(np.concatenate([[0], np.cumsum(counts)[:-1]]), jnp.int32),
-            "episodes": jnp.asarray([d.n_episodes for d in levels], jnp.int32)}
+    episodes = np.array([d.n_episodes for d in levels])
+    return {"obs": jnp.asarray(np.concatenate([d.next_obs.reshape(d.n_episodes, min(steps), -1) for d in levels])),
+            "start": jnp.asarray(np.concatenate([[0], np.cumsum(episodes)[:-1]]), jnp.int32),
+            "episodes": jnp.asarray(episodes, jnp.int32)}
 
 
 def make_irl(config: IRLConfig) -> tuple[Callable[[jax.Array], Any], Callable[[Any, dict, jax.Array], tuple]]:
@@ -234,12 +234,12 @@ def make_irl(config: IRLConfig) -> tuple[Callable[[jax.Array], Any], Callable[[A
         b = jax.random.randint(k_b, (n,), 0, n_levels - 1)
         b = jnp.where(b >= a, b + 1, b)
 
-        def rows(level: jax.Array, k: jax.Array) -> jax.Array:
-            episode = jax.random.randint(k, (n,), 0, ranked["episodes"][level])
-            return ranked["start"][level] + episode * episode_steps + t
+        def states(level: jax.Array, k: jax.Array) -> jax.Array:
+            episode = ranked["start"][level] + jax.random.randint(k, (n,), 0, ranked["episodes"][level])
+            return ranked["obs"][episode, t]
 
         g_of = jax.vmap(model.apply, in_axes=(None, 0))
-        gap = g_of(g_params, ranked["obs"][rows(a, k_ea)]) - g_of(g_params, ranked["obs"][rows(b, k_eb)])
+        gap = g_of(g_params, states(a, k_ea)) - g_of(g_params, states(b, k_eb))
         margin = gap * jnp.where(a < b, 1.0, -1.0)  # the less noisy state should score higher
         return jnp.mean(jax.nn.softplus(-margin)), jnp.mean(margin > 0)
 
@@ -267,6 +267,9 @@ def make_irl(config: IRLConfig) -> tuple[Callable[[jax.Array], Any], Callable[[A
         if ranked is None and not config.adversarial_g:
             raise ValueError("nothing would train the reward model g: pass ranked rollouts (expert_transitions(..., "
                              "ranked=...)) or set IRLConfig(adversarial_g=True)")
+        if ranked is not None and ranked["obs"].shape[1] != episode_steps:
+            raise ValueError(f"ranked rollouts have episodes of {ranked['obs'].shape[1]} steps; the scenario's "
+                             f"episode.max_steps is {episode_steps}")
         k_ppo, k_disc, k_insert = jax.random.split(key, 3)
         runner, metrics, rollout = trainer.update(runner, reward_params, k_ppo)
         # Non-expert samples carry the log-likelihood of the policy that generated them (this rollout's, an

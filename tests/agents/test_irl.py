@@ -205,13 +205,13 @@ def test_canonicalisation_removes_potential_shaping_exactly():
 
 # ---------------------------------------------------------------- ranked rollouts (D-REX)
 
-def test_ranked_states_lay_levels_out_by_level_episode_and_step(demos):
+def test_ranked_states_lay_episodes_out_by_level(demos):
     more = collect_demonstrations(random_orchestrator, "metro_qkd", SHORT, 3, 7, "random")
     ranked = ranked_states([demos, more])
-    assert ranked["obs"].shape == (demos.n_transitions + more.n_transitions, demos.obs.shape[1])
-    assert ranked["start"].tolist() == [0, demos.n_transitions]
+    assert ranked["obs"].shape == (demos.n_episodes + 3, 20, demos.obs.shape[1])
+    assert ranked["start"].tolist() == [0, demos.n_episodes]
     assert ranked["episodes"].tolist() == [demos.n_episodes, 3]
-    np.testing.assert_array_equal(ranked["obs"][demos.n_transitions + 20 + 5], more.next_obs[20 + 5])
+    np.testing.assert_array_equal(ranked["obs"][demos.n_episodes + 1, 5], more.next_obs[20 + 5])
 
 
 def test_ranked_rollouts_need_two_levels_of_whole_equal_episodes(demos):
@@ -224,12 +224,16 @@ def test_ranked_rollouts_need_two_levels_of_whole_equal_episodes(demos):
 
 # ---------------------------------------------------------------- AIRL
 
-def test_without_ranked_rollouts_the_default_method_refuses_to_run(demos):
+def test_the_default_method_refuses_to_run_without_fitting_ranked_rollouts(demos):
     init, iteration = make_irl(IRLConfig(scenario="metro_qkd", overrides=tuple(SHORT.items()), num_envs=4,
                                          num_steps=20, irl_timesteps=80))
     carry = jax.eval_shape(init, jax.random.key(0))
     with pytest.raises(ValueError, match="nothing would train the reward model g"):
         jax.eval_shape(iteration, carry, expert_transitions(demos), jax.random.key(1))
+    longer = collect_demonstrations(random_orchestrator, "metro_qkd", {"episode.max_steps": 30}, 1, 7, "random")
+    other_length = expert_transitions(demos, ranked=[longer, longer])
+    with pytest.raises(ValueError, match=r"episodes of 30 steps; the scenario's episode\.max_steps is 20"):
+        jax.eval_shape(iteration, carry, other_length, jax.random.key(1))
 
 
 @pytest.mark.slow  # one AIRL compilation, run twice: about 1.5 min on 2 shared cores
