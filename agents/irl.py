@@ -245,8 +245,9 @@ def make_irl(config: IRLConfig) -> tuple[Callable[[jax.Array], Any], Callable[[A
 
     def disc_loss(reward_params: dict, expert: dict, policy: dict, negatives: dict | None,
                   ranked: dict | None, k_rank: jax.Array) -> tuple[jax.Array, dict]:
-        disc_params = reward_params if config.adversarial_g else reward_params | {
-            "g": jax.lax.stop_gradient(reward_params["g"])}
+        """AIRL's discriminator loss (reaching g only with `adversarial_g`), g's ranking loss and its input penalty."""
+        frozen_g = {"g": jax.lax.stop_gradient(reward_params["g"])}
+        disc_params = reward_params if config.adversarial_g else reward_params | frozen_g
         le, lp = logits(disc_params, expert), logits(disc_params, policy)
         if negatives is not None:
             lp = jnp.concatenate([lp, logits(disc_params, negatives)])
