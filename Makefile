@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml | $(PY)
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m benchmarks.demo
+	$(PY) -m qin_env.bench.demo
 
 test: $(STAMP)
 	$(PY) -m ruff check .

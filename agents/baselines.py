@@ -4,7 +4,7 @@
 `policy_fn`, so evaluators can run them compiled. `SB3PPOAgent` trains stable-baselines3's PPO
 (`MlpPolicy`, default sizes) on the Gymnasium face `qin/Orchestrator-v0`: the orchestrator
 learns while the heuristic plays the aggregators (and eve, where it is an agent), in training and
-in `act` alike. Its checkpoint is SB3's own zip stored as one uint8 leaf of an `agents.checkpoint`
+in `act` alike. Its checkpoint is SB3's own zip stored as one uint8 leaf of an `qin_env.agents.checkpoint`
 file, so the format's checksum and metadata checks cover it.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from agents.checkpoint import load_checkpoint, save_checkpoint
+from qin_env.agents.checkpoint import load_checkpoint, save_checkpoint
 from qin_env.params import DEFAULT_SCENARIO, Params, config_hash, load_config, params_from_config
 from qin_env.policies import heuristic_policy, random_policy
 

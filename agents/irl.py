@@ -5,7 +5,7 @@ The reward is AIRL's form f(s, a, s') = g(s') + gamma h(s') - h(s) (Fu et al., I
 Robust Rewards with Adversarial Inverse Reinforcement Learning"; agents/irl_reward.py), g the
 circuit (or the MLP ablation), h a linear shaping potential. Each iteration runs one PPO update of
 the orchestrator (aggregators played by the heuristic) rewarded by f alone, through
-`agents.ppo.make_trainer(reward_fn=...)`, which steps the env without its reward; then
+`qin_env.agents.ppo.make_trainer(reward_fn=...)`, which steps the env without its reward; then
 `disc_steps` Adam steps on
 
 - the ranking loss of g (D-REX, Brown et al., CoRL 2019; T-REX's Bradley-Terry likelihood,
@@ -43,11 +43,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from agents.irl_data import AGENT, Demonstrations
-from agents.irl_reward import OFFSET_SCALE, RewardModel, airl_reward, init_airl, make_reward_model
-from agents.networks import param_count
-from agents.ppo import PPOConfig, RewardFn, make_policy_fn, make_trainer, network_param_count
 from qin_env import core
+from qin_env.agents.irl_data import AGENT, Demonstrations
+from qin_env.agents.irl_reward import OFFSET_SCALE, RewardModel, airl_reward, init_airl, make_reward_model
+from qin_env.agents.networks import param_count
+from qin_env.agents.ppo import PPOConfig, RewardFn, make_policy_fn, make_trainer, network_param_count
 from qin_env.params import Params
 
 
@@ -62,7 +62,7 @@ class IRLConfig:
     reward_model: str = "vqc"
     """"vqc" (variational circuit) or "mlp" (classical ablation of matching parameter count)."""
     n_qubits: int | None = None
-    """Circuit width; None: the scenario's computation share of a node's qubits (`agents.vqc.circuit_qubits`)."""
+    """Circuit width; None: the scenario's computation share of a node's qubits (`vqc.circuit_qubits`)."""
     n_layers: int = 3
     """Re-uploading layers of the reward circuit."""
     gamma: float = 0.99
@@ -115,7 +115,7 @@ class IRLConfig:
 
     def circuit_qubits(self) -> int:
         """The reward circuit's width."""
-        from agents.vqc import circuit_qubits
+        from qin_env.agents.vqc import circuit_qubits
 
         return self.n_qubits if self.n_qubits is not None else circuit_qubits(self.env_params())
 
@@ -328,7 +328,7 @@ def num_iterations(config: IRLConfig) -> int:
 def evaluate_seeds(ppo_config: PPOConfig, stacked_params: Any, episodes: int, key: jax.Array) -> np.ndarray:
     """True team return per seed [S] of greedy orchestrators (leading seed axis), all seeds in one compiled call.
 
-    Every seed meets the same episodes (keys split like `agents.ppo.evaluate_policy`).
+    Every seed meets the same episodes (keys split like `qin_env.agents.ppo.evaluate_policy`).
     """
     env_params = ppo_config.env_params()
 

@@ -7,7 +7,7 @@ leak, budget, drop, as in `infos[agent]["reward_terms"]`), the KPIs `kpi` [N, le
 and `episode` / `step` indices [N]. The reward terms and KPIs are there to *evaluate* a learned
 reward (EPIC, plots); the IRL trainer reads only observations and actions (`expert_transitions`).
 
-The file is an `agents.checkpoint` file (atomic, SHA-256 checked) of kind `qin-irl-demos`; its
+The file is an `qin_env.agents.checkpoint` file (atomic, SHA-256 checked) of kind `qin-irl-demos`; its
 metadata carry `dataset_version`, scenario, overrides, `config_hash`, seed and the expert's name.
 `load_demonstrations` refuses another kind or version, a missing or misshapen field, actions
 outside the space, observations outside [0, 1], and a scenario or configuration other than the run's.
@@ -25,8 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from agents.checkpoint import load_checkpoint, save_checkpoint
 from qin_env import core
+from qin_env.agents.checkpoint import load_checkpoint, save_checkpoint
 from qin_env.params import Params, config_hash, load_config, load_params
 
 DATASET_KIND = "qin-irl-demos"
@@ -80,7 +80,7 @@ def collect_demonstrations(policy: Policy, scenario: str, overrides: Mapping[str
                            seed: int, expert: str) -> Demonstrations:
     """Roll `policy` (all agents' actions) for `episodes` full episodes and record the orchestrator's transitions.
 
-    Episode e uses key `split(key(seed), episodes)[e]`, split like `agents.ppo.evaluate_policy`.
+    Episode e uses key `split(key(seed), episodes)[e]`, split like `qin_env.agents.ppo.evaluate_policy`.
     """
     if episodes < 1:
         raise ValueError(f"need at least one demonstration episode, got {episodes}")

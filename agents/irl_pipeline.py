@@ -21,11 +21,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from agents.irl import IRLConfig, evaluate_seeds, expert_transitions, learned_reward_fn, make_irl, num_iterations
-from agents.irl_data import AGENT, Demonstrations, collect_demonstrations
-from agents.irl_epic import epic_distance, pearson
-from agents.irl_reward import airl_reward, state_reward_on_augmented, true_reward
-from agents.ppo import evaluate_policy, make_policy_fn, make_train
+from qin_env.agents.irl import (
+    IRLConfig,
+    evaluate_seeds,
+    expert_transitions,
+    learned_reward_fn,
+    make_irl,
+    num_iterations,
+)
+from qin_env.agents.irl_data import AGENT, Demonstrations, collect_demonstrations
+from qin_env.agents.irl_epic import epic_distance, pearson
+from qin_env.agents.irl_reward import airl_reward, state_reward_on_augmented, true_reward
+from qin_env.agents.ppo import evaluate_policy, make_policy_fn, make_train
 from qin_env.policies import heuristic_policy, random_policy
 
 Progress = Callable[[str, int], Callable[[], None]]  # (stage description, total ticks) -> tick
@@ -145,7 +152,7 @@ def run_irl(config: IRLConfig, demos: Demonstrations, seeds: int, seed: int, neg
     """AIRL for `seeds` seeds at once, then PPO on each seed's frozen learned reward; returns stacked params.
 
     `negatives`: random-orchestrator rollouts for the discriminator; `ranked`: the demonstrations and
-    noise-injected expert rollouts, least noisy first, for the ranking loss (`agents.irl.expert_transitions`).
+    noise-injected expert rollouts, least noisy first, for the ranking loss (`qin_env.agents.irl.expert_transitions`).
     """
     init, iteration = make_irl(config)
     keys = jax.random.split(jax.random.key(seed), seeds)

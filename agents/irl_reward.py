@@ -31,9 +31,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from agents.networks import param_count
-from agents.vqc import BACKENDS, circuit_expectations, encoding_angles
 from qin_env import core
+from qin_env.agents.networks import param_count
+from qin_env.agents.vqc import BACKENDS, circuit_expectations, encoding_angles
 from qin_env.params import Params
 
 MEAN_QUALITY = -1  # index of the mean model quality in the orchestrator's observation

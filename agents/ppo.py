@@ -4,7 +4,7 @@
 `num_envs` vmapped copies, and the updates are `lax.scan`s over epochs and minibatches, so
 `jax.jit(jax.vmap(make_train(cfg)))(keys)` trains several seeds at once (Lu et al., NeurIPS 2022,
 "Discovered Policy Optimisation", purejaxrl/ppo.py). Every learning agent lives on one leading
-axis (`agents.multiagent.AgentStack`) and one `jax.vmap` runs all their networks.
+axis (`qin_env.agents.multiagent.AgentStack`) and one `jax.vmap` runs all their networks.
 
 - IPPO: each agent its own actor and critic on its own observation (de Witt et al. 2020, "Is
   independent learning all you need in the StarCraft multi-agent challenge?").
@@ -35,9 +35,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from agents.multiagent import AgentStack, action_masks_from_obs
-from agents.networks import ActorCritic, mlp_actor_critic, param_count
 from qin_env import core
+from qin_env.agents.multiagent import AgentStack, action_masks_from_obs
+from qin_env.agents.networks import ActorCritic, mlp_actor_critic, param_count
 from qin_env.params import Params, load_params
 from qin_env.policies import POLICIES
 
@@ -65,7 +65,7 @@ class PPOConfig:
     """MLP hidden sizes (stable-baselines3's default MlpPolicy is (64, 64))."""
     n_qubits: int | None = None
     """Qubits of the variational circuit (network="vqc"); None: the scenario's computation share
-    of a node's qubit budget (`agents.vqc.circuit_qubits`, 4 in metro_qkd)."""
+    of a node's qubit budget (`qin_env.agents.vqc.circuit_qubits`, 4 in metro_qkd)."""
     n_layers: int = 3
     """Variational layers with data re-uploading (network="vqc")."""
     vqc_backend: str = "fused"
@@ -147,7 +147,7 @@ def resolved_n_qubits(config: PPOConfig, env_params: Params | None = None) -> in
     """The circuit width a config trains with: its `n_qubits`, or the scenario's computation share."""
     if config.n_qubits is not None:
         return config.n_qubits
-    from agents.vqc import circuit_qubits
+    from qin_env.agents.vqc import circuit_qubits
 
     return circuit_qubits(config.env_params() if env_params is None else env_params)
 
@@ -158,7 +158,7 @@ def make_network(config: PPOConfig, stack: AgentStack, env_params: Params | None
     if config.network == "mlp":
         return mlp_actor_critic(in_dim, stack.n_logits, config.hidden)
     if config.network == "vqc":
-        from agents.vqc import vqc_actor_critic
+        from qin_env.agents.vqc import vqc_actor_critic
 
         return vqc_actor_critic(in_dim, stack.n_logits, n_qubits=resolved_n_qubits(config, env_params),
                                 n_layers=config.n_layers, backend=config.vqc_backend)

@@ -5,7 +5,7 @@ protocol below); it acts for every agent of the environment at once, so the same
 the PettingZoo face, the Gymnasium faces' fixed team and the benchmarks.
 
 ``` python
-import agents
+from qin_env import agents
 agent = agents.make("heuristic", scenario="metro_qkd")
 actions = agent.act(jax.random.key(0), obs)          # obs: the PettingZoo face's obs dict
 agents.list_agents()                                  # {name: one-line description}
@@ -206,7 +206,7 @@ def make(
     if not isinstance(agent, Agent):
         missing = [m for m in ("name", "act") if not hasattr(agent, m)]
         raise TypeError(f"{name!r} built a {type(agent).__name__}, which is not an Agent (missing {missing}); "
-                        "see agents.registry.Agent")
+                        "see qin_env.agents.registry.Agent")
     return agent
 
 
@@ -214,19 +214,20 @@ def _ppo_factory(network: str) -> Factory:
     """Factory of a trained JAX PPO agent with one network, importing the trainer only when called."""
 
     def factory(scenario: str = "metro_qkd", overrides: Any = None, checkpoint: Any = None, **kwargs: Any) -> Agent:
-        trained = importlib.import_module("agents.trained")
+        trained = importlib.import_module("qin_env.agents.trained")
         return trained.make_agent(network=network, scenario=scenario, overrides=overrides, checkpoint=checkpoint,
                                   **kwargs)
 
-    factory.__doc__ = f"PPO in JAX + optax with the {network.upper()} actor-critic of agents.networks."
+    factory.__doc__ = f"PPO in JAX + optax with the {network.upper()} actor-critic of qin_env.agents.networks."
     return factory
 
 
-register("random", "agents.baselines:RandomAgent", description="Uniform random action for every agent.")
-register("heuristic", "agents.baselines:HeuristicAgent",
+register("random", "qin_env.agents.baselines:RandomAgent", description="Uniform random action for every agent.")
+register("heuristic", "qin_env.agents.baselines:HeuristicAgent",
          description="Rule-based team: fewer episodes near the SLO, protection when the QBER rises.")
-register("sb3-ppo", "agents.baselines:SB3PPOAgent",
+register("sb3-ppo", "qin_env.agents.baselines:SB3PPOAgent",
          description="stable-baselines3 PPO orchestrator (MlpPolicy) through qin/Orchestrator-v0; heuristic team.")
 register("vqc-ppo", _ppo_factory("vqc"),
-         description="PPO in JAX + optax with a variational-quantum-circuit actor-critic (agents.vqc).")
-register("mlp-ppo", _ppo_factory("mlp"), description="PPO in JAX + optax with an MLP actor-critic (agents.networks).")
+         description="PPO in JAX + optax with a variational-quantum-circuit actor-critic (qin_env.agents.vqc).")
+register("mlp-ppo", _ppo_factory("mlp"),
+         description="PPO in JAX + optax with an MLP actor-critic (qin_env.agents.networks).")

@@ -11,9 +11,9 @@ from typing import Any
 
 import jax
 
-from agents.baselines import PolicyAgent
-from agents.checkpoint import load_checkpoint, save_checkpoint
-from agents.ppo import PPOConfig, init_params, make_policy_fn, network_param_count, resolved_n_qubits
+from qin_env.agents.baselines import PolicyAgent
+from qin_env.agents.checkpoint import load_checkpoint, save_checkpoint
+from qin_env.agents.ppo import PPOConfig, init_params, make_policy_fn, network_param_count, resolved_n_qubits
 from qin_env.params import DEFAULT_SCENARIO, config_hash, load_config
 
 

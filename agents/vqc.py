@@ -42,7 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 import pennylane as qml
 
-from agents.networks import ActorCritic
+from qin_env.agents.networks import ActorCritic
 from qin_env.params import Params
 from qin_env.policies import heuristic_width_level
 
@@ -64,7 +64,7 @@ def eager_qnode(n_qubits: int, n_layers: int, device_name: str = "default.qubit"
     `device_name`: "default.qubit" or "qin.fused" (agents/fused_device.py).
     """
     if device_name == "qin.fused":
-        from agents.fused_device import FusedQubit
+        from qin_env.agents.fused_device import FusedQubit
 
         device = FusedQubit(wires=n_qubits)
     else:

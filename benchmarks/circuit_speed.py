@@ -13,7 +13,7 @@ compile time apart):
 `circuit_limit_ratio` = the same compiled QNode / the hand-fused statevector (target at least 0.7);
 `*_default_qubit` are the same two ratios with the QNode on default.qubit.
 
-    python -m benchmarks.circuit_speed [--quick] [--json FILE]
+    python -m qin_env.bench.circuit_speed [--quick] [--json FILE]
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ import jaxlib
 import numpy as np
 import pennylane as qml
 
-from agents.vqc import eager_qnode, encoding_angles, vqc_actor_critic
-from benchmarks.io import write_json
-from benchmarks.timing import median_rate
+from qin_env.agents.vqc import eager_qnode, encoding_angles, vqc_actor_critic
+from qin_env.bench.io import write_json
+from qin_env.bench.timing import median_rate
 
 N_QUBITS, N_LAYERS, OBS_DIM, N_LOGITS, BATCH = 4, 3, 16, 54, 1024
 REPEATS = 5

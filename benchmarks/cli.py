@@ -90,9 +90,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluate one agent and write the mean true return and KPIs."""
     import json
 
-    import agents
-    from benchmarks.evaluate import evaluate_agent
-    from benchmarks.io import write_json
+    from qin_env import agents
+    from qin_env.bench.evaluate import evaluate_agent
+    from qin_env.bench.io import write_json
 
     overrides = _overrides(args.set)
     try:
@@ -112,14 +112,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a PPO agent (VQC or MLP) and write metrics, the learning curve and checkpoints."""
-    from benchmarks.train import train_command
+    from qin_env.bench.train import train_command
 
     return train_command(args, _overrides(args.set))
 
 
 def cmd_throughput(args: argparse.Namespace) -> int:
     """Environment steps per second against the mpe2 reference."""
-    from benchmarks import env_throughput
+    from qin_env.bench import env_throughput
 
     argv = (["--quick"] if args.quick else []) + (["--json", str(args.json)] if args.json else [])
     env_throughput.main(argv)
@@ -128,9 +128,9 @@ def cmd_throughput(args: argparse.Namespace) -> int:
 
 # Subcommands that parse their own arguments: `qin NAME ...` calls `MODULE.main(argv, prog="qin NAME")`.
 DELEGATED = {
-    "perf": ("benchmarks.perf", "every speed ratio against its reference, in one run"),
-    "leaderboard": ("benchmarks.leaderboard", "evaluate agents on scenarios: IQM with bootstrap CIs"),
-    "irl": ("benchmarks.irl", "inverse RL: learn the reward from demonstrations, then train on it"),
+    "perf": ("qin_env.bench.perf", "every speed ratio against its reference, in one run"),
+    "leaderboard": ("qin_env.bench.leaderboard", "evaluate agents on scenarios: IQM with bootstrap CIs"),
+    "irl": ("qin_env.bench.irl", "inverse RL: learn the reward from demonstrations, then train on it"),
 }
 
 

@@ -15,11 +15,10 @@ import jax
 import jax.numpy as jnp
 from tqdm import tqdm
 
-import agents
-from benchmarks import cli, plot_key_rates
-from benchmarks.evaluate import evaluate_agent
-from qin_env import core
+from qin_env import agents, core
 from qin_env import physics as ph
+from qin_env.bench import cli, plot_key_rates
+from qin_env.bench.evaluate import evaluate_agent
 from qin_env.params import DEFAULT_SCENARIO, load_params
 from qin_env.policies import POLICIES
 from qin_env.render import render_rgb

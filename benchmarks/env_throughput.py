@@ -6,7 +6,7 @@ Measures (median of repeats after warm-up, compile time apart):
 - the batched core `jit(vmap(step))` at several batch sizes, and a `lax.scan` rollout;
 - steps/s of the batched core versus network size (nodes), with a fitted cost exponent.
 
-    python -m benchmarks.env_throughput [--quick] [--json FILE] [--plot FILE]
+    python -m qin_env.bench.env_throughput [--quick] [--json FILE] [--plot FILE]
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ import numpy as np
 from tqdm import tqdm
 
 import qin_env
-from benchmarks.io import save_figure, write_json
-from benchmarks.timing import median_rate
 from qin_env import core
+from qin_env.bench.io import save_figure, write_json
+from qin_env.bench.timing import median_rate
 from qin_env.params import load_params
 from qin_env.policies import random_policy
 

@@ -5,7 +5,7 @@
 Writes into `--out`: `demonstrations.qinckpt` (the dataset), per reward model and seed the learned
 reward (`reward_<model>_seed<k>.qinckpt`), the orchestrator trained on learned rewards alone inside
 the AIRL loop (`orchestrator_<model>_seed<k>.qinckpt`) and the one trained afresh on the frozen reward
-(`orchestrator_retrained_<model>_seed<k>.qinckpt`; both load with `agents.trained.load_trained`), the expert
+(`orchestrator_retrained_<model>_seed<k>.qinckpt`; both load with `qin_env.agents.trained.load_trained`), the expert
 (`expert.qinckpt` when it is a PPO policy), `reward_vs_true_<model>.png` (learned against true
 reward on held-out transitions) and the JSON also written to `--json`. Method and numbers: docs/irl.md.
 """
@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.cli import scenario_arg
-from benchmarks.io import save_figure, write_json
+from qin_env.bench.cli import scenario_arg
+from qin_env.bench.io import save_figure, write_json
 
 QUICK = {"expert_steps": 16_384, "irl_steps": 16_384, "policy_steps": 16_384, "num_envs": 16, "num_steps": 64,
          "eval_episodes": 8, "heldout_episodes": 4}
@@ -148,10 +148,10 @@ def main(argv: Sequence[str] | None = None, prog: str = "qin irl") -> int:
     import jax
     from tqdm import tqdm
 
-    from agents.checkpoint import save_checkpoint
-    from agents.irl import IRLConfig, evaluate_seeds, reward_param_counts
-    from agents.irl_data import collect_demonstrations, save_demonstrations
-    from agents.irl_pipeline import (
+    from qin_env.agents.checkpoint import save_checkpoint
+    from qin_env.agents.irl import IRLConfig, evaluate_seeds, reward_param_counts
+    from qin_env.agents.irl_data import collect_demonstrations, save_demonstrations
+    from qin_env.agents.irl_pipeline import (
         choose_expert,
         concatenate,
         noise_ranked_rollouts,
@@ -159,8 +159,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "qin irl") -> int:
         reward_agreement,
         run_irl,
     )
-    from agents.ppo import evaluate_policy, make_policy_fn
-    from agents.trained import save_trained
+    from qin_env.agents.ppo import evaluate_policy, make_policy_fn
+    from qin_env.agents.trained import save_trained
 
     try:
         base = IRLConfig(scenario=args.scenario, overrides=tuple(sorted(overrides.items())),

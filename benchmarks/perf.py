@@ -29,8 +29,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from benchmarks.io import write_json
-from benchmarks.timing import machine, versions
+from qin_env.bench.io import write_json
+from qin_env.bench.timing import machine, versions
 
 REPEATS = 5
 TARGETS: dict[str, tuple[str, float]] = {
@@ -58,7 +58,7 @@ SCALE_QUICK = ((1, 9), (5, 40), (10, 100))
 
 def _plan(quick: bool) -> list[tuple[str, Callable[[], Any]]]:
     """The measurements in run order, each a name and a thunk (imports stay inside: they are heavy)."""
-    from benchmarks import circuit_speed, env_throughput, train_speed
+    from qin_env.bench import circuit_speed, env_throughput, train_speed
 
     steps = 400 if quick else 2000
     iters = 4 if quick else 20
@@ -177,7 +177,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "qin perf") -> int:
     print(markdown(result))
     plot = args.plot or (args.json.with_name(f"{args.json.stem}_steps_vs_nodes.png") if args.json else None)
     if plot is not None:
-        from benchmarks.env_throughput import plot_scaling
+        from qin_env.bench.env_throughput import plot_scaling
 
         plot_scaling(result["raw"]["scaling"], plot)
         result["plot"] = str(plot)

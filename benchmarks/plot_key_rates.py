@@ -1,6 +1,6 @@
 """Plot secret key rate against fiber distance: decoy-state BB84 (GYS), a single-photon BB84 bound, PLOB.
 
-Run `.venv/bin/python -m benchmarks.plot_key_rates [--out PATH]` to regenerate docs/key_rate_vs_distance.png.
+Run `.venv/bin/python -m qin_env.bench.plot_key_rates [--out PATH]` to regenerate docs/key_rate_vs_distance.png.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 random-number generation (threefry bits, uniform and normal transforms, with whatever model
 arithmetic XLA fused into them) and the rest of the model.
 
-    python -m benchmarks.profile_step [--scenario S] [--batch N] [--steps K] [--json FILE]
+    python -m qin_env.bench.profile_step [--scenario S] [--batch N] [--steps K] [--json FILE]
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from typing import Any
 
 import jax
 
-from benchmarks.cli import scenario_arg
-from benchmarks.io import write_json
 from qin_env import core
+from qin_env.bench.cli import scenario_arg
+from qin_env.bench.io import write_json
 from qin_env.params import DEFAULT_SCENARIO, load_params
 from qin_env.policies import random_policy
 
@@ -108,7 +108,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Command line: profile, print the table, optionally write JSON."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_step", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m qin_env.bench.profile_step", description=__doc__.split("\n")[0])
     parser.add_argument("--scenario", type=scenario_arg, default=DEFAULT_SCENARIO)
     parser.add_argument("--batch", type=int, default=8192, help="parallel environments (>= 1)")
     parser.add_argument("--steps", type=int, default=20, help="traced steps (>= 1)")

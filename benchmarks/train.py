@@ -20,13 +20,13 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from benchmarks.io import save_figure, write_json, write_text
+from qin_env.bench.io import save_figure, write_json, write_text
 
 
 def ppo_config(scenario: str, agent: str, steps: int, algorithm: str, overrides: Mapping[str, Any],
                **kwargs: Any) -> Any:
     """The PPOConfig behind `qin train`'s flags (num_envs x num_steps rollouts, all team agents learn)."""
-    from agents.ppo import PPOConfig
+    from qin_env.agents.ppo import PPOConfig
 
     network = agent.removesuffix("-ppo")
     # circuit parameters are angles: they train well an order of magnitude faster than MLP weights
@@ -112,10 +112,10 @@ def plot_learning_curve(path: Path, returns: np.ndarray, steps_per_update: int, 
 
 def train_command(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     """Train, evaluate each seed against the baselines, write metrics, curve, checkpoints and summary."""
-    import agents
-    from agents.ppo import make_policy_fn, make_train, network_param_count
-    from agents.trained import save_trained
-    from benchmarks.evaluate import evaluate_agent
+    from qin_env import agents
+    from qin_env.agents.ppo import make_policy_fn, make_train, network_param_count
+    from qin_env.agents.trained import save_trained
+    from qin_env.bench.evaluate import evaluate_agent
     from qin_env.params import load_params
 
     out: Path = args.out

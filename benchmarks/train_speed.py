@@ -6,7 +6,7 @@ Environment steps per second while training on `metro_qkd`:
 - the JAX trainer with the variational-circuit actor-critic (4 qubits, 3 layers, fused statevector).
 Compile time is reported apart; rates are medians over repeats of a warm, compiled train call.
 
-    python -m benchmarks.train_speed [--quick] [--json FILE]
+    python -m qin_env.bench.train_speed [--quick] [--json FILE]
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 
 import jax
 
-from benchmarks.io import write_json
-from benchmarks.timing import median_rate, timed
+from qin_env.bench.io import write_json
+from qin_env.bench.timing import median_rate, timed
 
 
 def sb3_steps_per_s(steps: int, repeats: int) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def sb3_steps_per_s(steps: int, repeats: int) -> dict[str, Any]:
 
 def jax_steps_per_s(network: str, steps: int, repeats: int) -> dict[str, Any]:
     """The JAX trainer on all team agents, one seed, `steps` env steps per call."""
-    from agents.ppo import PPOConfig, make_train, network_param_count
+    from qin_env.agents.ppo import PPOConfig, make_train, network_param_count
 
     config = PPOConfig(scenario="metro_qkd", network=network, hidden=(64, 64), num_envs=32, num_steps=128,
                        total_timesteps=steps)

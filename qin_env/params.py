@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
-import importlib.util
+import importlib.resources
 import json
 import tomllib
 from collections.abc import Mapping
@@ -22,18 +22,15 @@ DEFAULT_SCENARIO = "metro_qkd"
 CHANNEL_MODES = ("plain", "pqc", "qkd", "teleport", "superdense")
 
 
-def _scenario_dir() -> Path:
-    """Folder of the shipped scenario files (`scenarios/`, package data without an __init__)."""
-    spec = importlib.util.find_spec("scenarios")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the scenarios/ folder is not installed beside qin_env")
-    return Path(next(iter(spec.submodule_search_locations)))
+def scenario_dir() -> Path:
+    """Folder of the shipped scenario files (package data of `qin_env.scenarios`)."""
+    return Path(str(importlib.resources.files("qin_env.scenarios")))
 
 
 def list_scenarios() -> dict[str, str]:
     """Names of the shipped scenarios with their one-line descriptions."""
     out = {}
-    for path in sorted(_scenario_dir().glob("*.toml")):
+    for path in sorted(scenario_dir().glob("*.toml")):
         raw = _read_toml(path)
         out[path.stem] = str(raw.get("scenario", {}).get("description", ""))
     return out
@@ -128,7 +125,7 @@ def load_config(scenario: str = DEFAULT_SCENARIO, overrides: Mapping[str, Any] |
     """The validated flat `{dotted key: value}` configuration of a scenario with overrides applied."""
     path = Path(scenario)
     if path.suffix != ".toml":
-        path = _scenario_dir() / f"{scenario}.toml"
+        path = scenario_dir() / f"{scenario}.toml"
         if not path.exists():
             names = ", ".join(list_scenarios())
             raise ValueError(f"unknown scenario {scenario!r}; valid scenarios: {names}")

@@ -1,13 +1,13 @@
 """Train the pinned leaderboard entries of the trained agents: one checkpoint per agent and scenario.
 
-    python -m benchmarks.entries.make_entries                       # every missing entry
-    python -m benchmarks.entries.make_entries --agents vqc-ppo --scenarios metro_qkd --force
+    python -m qin_env.bench.entries.make_entries                       # every missing entry
+    python -m qin_env.bench.entries.make_entries --agents vqc-ppo --scenarios metro_qkd --force
 
 Writes `benchmarks/entries/<agent>/<scenario>.qinckpt` and records in `manifest.json` how each was
 made (budget, seeds, time, SHA-256). The budget is fixed per agent, so anyone can remake an entry:
 
 - `vqc-ppo`, `mlp-ppo`: `qin train --steps 204800 --seeds 2` (JAX PPO, IPPO, rollouts of 32 envs x
-  100 steps as `benchmarks.train.ppo_config` sets them); the entry is `checkpoint_final.qinckpt`, the seed with the
+  100 steps as `qin_env.bench.train.ppo_config` sets them); the entry is `checkpoint_final.qinckpt`, the seed with the
   best return on its own evaluation seeds (1000+), which never overlap the leaderboard's seeds.
 - `sb3-ppo`: stable-baselines3 PPO (MlpPolicy, its defaults) for 40,960 steps, seed 0. SB3 steps
   the Gymnasium face in Python (about 600 env steps/s here), so it gets a fifth of the JAX agents'
@@ -43,7 +43,7 @@ def entry_path(agent: str, scenario: str, root: Path = ENTRIES_DIR) -> Path:
 
 def _train_jax_ppo(agent: str, scenario: str, budget: dict[str, int], out: Path) -> dict[str, Any]:
     """Run `qin train` into a temporary folder and return its summary (the final checkpoint is in it)."""
-    from benchmarks.cli import main as qin
+    from qin_env.bench.cli import main as qin
 
     status = qin(["train", "--scenario", scenario, "--agent", agent, "--steps", str(budget["steps"]),
                   "--seeds", str(budget["seeds"]), "--eval-episodes", "8", "--out", str(out)])
@@ -53,7 +53,7 @@ def _train_jax_ppo(agent: str, scenario: str, budget: dict[str, int], out: Path)
 
 
 def _train_sb3(scenario: str, budget: dict[str, int], out: Path) -> dict[str, Any]:
-    from agents.baselines import SB3PPOAgent
+    from qin_env.agents.baselines import SB3PPOAgent
 
     agent = SB3PPOAgent(scenario=scenario, seed=0)
     start = time.perf_counter()
@@ -66,11 +66,11 @@ def pin_circuit_width(path: Path) -> bool:
     """Write a VQC checkpoint's circuit width into its PPO config; True if the file changed.
 
     `qin train` saves `n_qubits=None` ("the scenario's computation share"), which
-    `agents.trained.load_trained` resolves from numpy inside `jax.eval_shape`, where JAX 0.10
+    `qin_env.agents.trained.load_trained` resolves from numpy inside `jax.eval_shape`, where JAX 0.10
     hands it tracers and the load fails. The width is the one the network was trained with
     (`network.n_qubits` in the same metadata), so pinning it changes no parameter.
     """
-    from agents.checkpoint import load_checkpoint, save_checkpoint
+    from qin_env.agents.checkpoint import load_checkpoint, save_checkpoint
 
     params, metadata = load_checkpoint(path)
     config = metadata.get("ppo_config") or {}
@@ -83,7 +83,7 @@ def pin_circuit_width(path: Path) -> bool:
 
 def make_entry(agent: str, scenario: str, root: Path = ENTRIES_DIR) -> dict[str, Any]:
     """Train one entry with its agent's fixed budget and install it atomically; returns its manifest record."""
-    from benchmarks.io import write_atomic
+    from qin_env.bench.io import write_atomic
 
     budget = BUDGETS[agent]
     start = time.perf_counter()
@@ -105,7 +105,7 @@ def make_entry(agent: str, scenario: str, root: Path = ENTRIES_DIR) -> dict[str,
 
 
 def _record(agent: str, scenario: str, record: dict[str, Any], root: Path) -> None:
-    from benchmarks.io import write_json
+    from qin_env.bench.io import write_json
 
     manifest_path = root / MANIFEST.name
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
@@ -115,7 +115,7 @@ def _record(agent: str, scenario: str, record: dict[str, Any], root: Path) -> No
 
 
 def _pin_existing(root: Path) -> int:
-    from benchmarks.io import write_json
+    from qin_env.bench.io import write_json
 
     manifest_path = root / MANIFEST.name
     manifest = json.loads(manifest_path.read_text())
@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Train every requested entry that is missing (or all of them with --force)."""
     from qin_env.params import list_scenarios
 
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.entries.make_entries", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m qin_env.bench.entries.make_entries", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--agents", default=",".join(BUDGETS), help=f"comma-separated, of {', '.join(BUDGETS)}")
     parser.add_argument("--scenarios", default=",".join(list_scenarios()), help="comma-separated scenario names")

@@ -13,6 +13,6 @@ Modules: `specs` (which agent plays which scenario with which checkpoint), `cell
 submit: docs/leaderboard.md.
 """
 
-from benchmarks.leaderboard.command import main
+from qin_env.bench.leaderboard.command import main
 
 __all__ = ["main"]

@@ -1,7 +1,7 @@
-"""`python -m benchmarks.leaderboard ...`, the same as `qin leaderboard ...`."""
+"""`python -m qin_env.bench.leaderboard ...`, the same as `qin leaderboard ...`."""
 
 import sys
 
-from benchmarks.leaderboard.command import main
+from qin_env.bench.leaderboard.command import main
 
-sys.exit(main(prog="python -m benchmarks.leaderboard"))
+sys.exit(main(prog="python -m qin_env.bench.leaderboard"))

@@ -6,7 +6,7 @@ the seed, the number of episodes and the qin-env version. The file `DIR/cells/<h
 written atomically and carries a SHA-256 of its own content, so a truncated, edited or foreign
 file is reported and recomputed, never trusted.
 
-The evaluation follows `benchmarks.evaluate.evaluate_agent` (episode keys
+The evaluation follows `qin_env.bench.evaluate.evaluate_agent` (episode keys
 `split(PRNGKey(seed), episodes)`, true team reward, KPIs averaged over the episode's slots) and
 keeps per-episode KPIs; compiled functions are cached per agent and scenario in the process, so
 the seeds of one agent on one scenario compile once (also inside a long-lived Ray worker).
@@ -110,7 +110,7 @@ def _checksum(key: Mapping[str, Any], result: Mapping[str, Any]) -> str:
 
 def write_cell(cells_dir: Path, task: CellTask, result: Mapping[str, Any]) -> Path:
     """Atomically write a cell's result with its key and checksum."""
-    from benchmarks.io import write_atomic
+    from qin_env.bench.io import write_atomic
 
     record = {"key": task.key, "result": dict(result), "sha256": _checksum(task.key, result)}
     return write_atomic(cell_path(cells_dir, task), json.dumps(record, sort_keys=True, allow_nan=False).encode())
@@ -162,7 +162,7 @@ _AGENTS: dict[tuple[Any, ...], dict[str, Any]] = {}
 def param_count(agent: Any, checkpoint: str | None) -> int | None:
     """Trainable parameters of one agent network, where the agent or its checkpoint says (None if unknown)."""
     if checkpoint is not None:
-        from benchmarks.leaderboard.specs import checkpoint_metadata
+        from qin_env.bench.leaderboard.specs import checkpoint_metadata
 
         try:
             count = (checkpoint_metadata(checkpoint).get("network") or {}).get("param_count")
@@ -181,7 +181,7 @@ def param_count(agent: Any, checkpoint: str | None) -> int | None:
 
 def _prepared(task: CellTask) -> dict[str, Any]:
     """The agent of a task with its environment params and compiled episode function, cached per process."""
-    import agents
+    from qin_env import agents
     from qin_env.params import load_params
 
     cache_key = (task.agent, task.checkpoint, task.scenario, task.overrides, task.episodes)
@@ -200,7 +200,7 @@ def _prepared(task: CellTask) -> dict[str, Any]:
 
 def _compiled(policy_fn: Any, params: Any) -> Any:
     """Whole episodes under lax.scan, vmapped over episode keys (evaluate_agent's compiled path), on the host."""
-    from benchmarks.evaluate import compiled_episodes
+    from qin_env.bench.evaluate import compiled_episodes
 
     run = compiled_episodes(policy_fn, params)
     return lambda keys: jax.device_get(run(keys))

@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.leaderboard import references as refs
-from benchmarks.leaderboard.cells import CellTask, file_sha256, make_task, package_version, plugin_source_sha256
-from benchmarks.leaderboard.runner import BACKENDS, RunReport, run_cells
-from benchmarks.leaderboard.specs import AgentSpec, check_agent_name, checkpoint_metadata, parse_agent, place
+from qin_env.bench.leaderboard import references as refs
+from qin_env.bench.leaderboard.cells import CellTask, file_sha256, make_task, package_version, plugin_source_sha256
+from qin_env.bench.leaderboard.runner import BACKENDS, RunReport, run_cells
+from qin_env.bench.leaderboard.specs import AgentSpec, check_agent_name, checkpoint_metadata, parse_agent, place
 
 DEFAULT_SEEDS, DEFAULT_EPISODES = 10, 32
 QUICK_SEEDS, QUICK_EPISODES = 5, 4
@@ -110,7 +110,7 @@ class Settings:
 
 
 def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Settings:
-    import agents
+    from qin_env import agents
     from qin_env.params import list_scenarios, load_config
 
     valid_scenarios = list(list_scenarios())
@@ -281,9 +281,9 @@ def _metadata(settings: Settings, hashes: dict[str, str], run_plan: Plan, report
 
 def run(settings: Settings, log: Any = print) -> int:
     """The whole leaderboard: references checked first, cells run (or read), then every output written."""
-    from benchmarks.io import write_json
-    from benchmarks.leaderboard import report as out
-    from benchmarks.leaderboard import summary
+    from qin_env.bench.io import write_json
+    from qin_env.bench.leaderboard import report as out
+    from qin_env.bench.leaderboard import summary
 
     args, started, start = settings.args, _now(), time.perf_counter()
     hashes = _scenario_hashes(settings.scenarios, settings.overrides)
@@ -330,7 +330,7 @@ def run(settings: Settings, log: Any = print) -> int:
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "qin leaderboard") -> int:
-    """Entry point of `qin leaderboard` (and `python -m benchmarks.leaderboard`)."""
+    """Entry point of `qin leaderboard` (and `python -m qin_env.bench.leaderboard`)."""
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     args.prog = prog

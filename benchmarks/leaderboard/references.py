@@ -12,7 +12,6 @@ matches the scenario is stale: the leaderboard stops and names the command that 
 from __future__ import annotations
 
 import datetime
-import importlib.util
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -34,10 +33,9 @@ class StaleReferences(ValueError):
 
 def default_path() -> Path:
     """`references.json` beside the shipped scenario files."""
-    spec = importlib.util.find_spec("scenarios")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the scenarios/ folder is not installed beside qin_env")
-    return Path(next(iter(spec.submodule_search_locations))) / "references.json"
+    from qin_env.params import scenario_dir
+
+    return scenario_dir() / "references.json"
 
 
 def regenerate_command(scenario: str | None = None, overrides: Mapping[str, Any] | None = None,
@@ -130,7 +128,7 @@ def regenerate(path: Path, scenarios: Sequence[str], overrides: Mapping[str, Any
     `evaluate(agent, scenario, seed, episodes)` returns the mean return of one cell. `checks`
     ({episodes: seeds}) adds the cells of other protocols (`--quick`'s) for `check_drift` only.
     """
-    from benchmarks.io import write_json
+    from qin_env.bench.io import write_json
     from qin_env.params import config_hash, load_config
 
     references = load(path)

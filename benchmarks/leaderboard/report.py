@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import stats
-from benchmarks.io import save_figure, write_text
-from benchmarks.leaderboard.summary import HEADLINE_KPIS
+from qin_env.bench import stats
+from qin_env.bench.io import save_figure, write_text
+from qin_env.bench.leaderboard.summary import HEADLINE_KPIS
 
 PLOTS = {"iqm": "iqm.png", "profiles": "performance_profiles.png", "improvement": "probability_of_improvement.png"}
 

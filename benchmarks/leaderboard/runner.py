@@ -15,7 +15,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from benchmarks.leaderboard.cells import CellTask, CorruptCell, evaluate_cell, read_cell, write_cell
+from qin_env.bench.leaderboard.cells import CellTask, CorruptCell, evaluate_cell, read_cell, write_cell
 
 BACKENDS = ("local", "ray")
 Log = Callable[[str], None]

@@ -69,7 +69,7 @@ def parse_agent(text: str) -> AgentSpec:
 
 def check_agent_name(name: str) -> None:
     """Refuse a name `agents.make` cannot resolve, listing the valid ones (before any evaluation starts)."""
-    import agents
+    from qin_env import agents
 
     if ":" in name:
         module_name, _, attr_path = name.partition(":")
@@ -90,7 +90,7 @@ def check_agent_name(name: str) -> None:
 
 
 def checkpoint_metadata(path: str | Path) -> dict[str, Any]:
-    """A checkpoint's metadata, read with numpy alone (layout documented in agents.checkpoint)."""
+    """A checkpoint's metadata, read with numpy alone (layout documented in qin_env.agents.checkpoint)."""
     data = Path(path).read_bytes()
     if not data.startswith(b"QIN-CHECKPOINT"):
         raise ValueError(f"{path} is not a QIN checkpoint (no QIN-CHECKPOINT header)")
@@ -109,7 +109,7 @@ def _single_file(folder: Path) -> Path | None:
 def _fits(path: Path, scenario: str, scenario_hash: str) -> Placement:
     """Use a checkpoint only on the scenario, with the very configuration, it was trained for.
 
-    A file in another format than `agents.checkpoint`'s (a plug-in's own) is passed to the agent as is.
+    A file in another format than `qin_env.agents.checkpoint`'s (a plug-in's own) is passed to the agent as is.
     """
     try:
         metadata = checkpoint_metadata(path)
@@ -134,7 +134,7 @@ def place(spec: AgentSpec, scenario: str, scenario_hash: str, entries_dir: Path 
         if pinned.is_file():
             return _fits(pinned, scenario, scenario_hash)
         return Placement(not_entered=f"no pinned checkpoint {pinned.name} in {entries_dir / spec.agent} "
-                                     f"(make it: python -m benchmarks.entries.make_entries --agents {spec.agent} "
+                                     f"(make it: python -m qin_env.bench.entries.make_entries --agents {spec.agent} "
                                      f"--scenarios {scenario})")
     path = Path(spec.checkpoint)
     if path.is_file():

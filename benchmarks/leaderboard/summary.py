@@ -3,7 +3,7 @@
 A run's score on a scenario is its cell's mean true return over episodes, normalised by that
 scenario's fixed references only (random 0, heuristic 1): `normalise` sees nothing of the other
 entries. An agent's aggregate is rliable's IQM over its `[seeds, scenarios]` score matrix with a
-stratified bootstrap 95 % interval (`benchmarks.stats`).
+stratified bootstrap 95 % interval (`qin_env.bench.stats`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import stats
-from benchmarks.leaderboard.references import normalise
+from qin_env.bench import stats
+from qin_env.bench.leaderboard.references import normalise
 
 ENV_NAME = "qin-gym"
 HEADLINE_KPIS = {  # KPI (qin_env.core.KPI_UNITS) -> column title

@@ -10,10 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import agents
 import qin_env
-from agents import checkpoint
-from agents.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
+from qin_env import agents
+from qin_env.agents import checkpoint
+from qin_env.agents.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
 from qin_env.params import config_hash, load_config
 
 META = {"kind": "vqc", "scenario": "metro_qkd", "network": {"n_qubits": 4, "n_layers": 3}}

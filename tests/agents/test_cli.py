@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from benchmarks import cli
+from qin_env.bench import cli
 
 TINY = ["--set", "episode.max_steps=20", "--eval-episodes", "2"]
 

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-import agents
-from benchmarks.evaluate import evaluate_agent
+from qin_env import agents
+from qin_env.bench.evaluate import evaluate_agent
 
 SHORT = {"episode.max_steps": 12}
 

@@ -6,7 +6,7 @@ import numpy as np
 import pennylane as qml
 import pytest
 
-from agents.fused_device import FusedQubit
+from qin_env.agents.fused_device import FusedQubit
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Explicitly requested dtype complex128:UserWarning"),
               pytest.mark.filterwarnings("ignore:jax.core.is_concrete is deprecated:DeprecationWarning")]

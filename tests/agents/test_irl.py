@@ -9,21 +9,28 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents.checkpoint import save_checkpoint
-from agents.irl import IRLConfig, expert_transitions, make_irl, num_iterations, ranked_states, reward_param_counts
-from agents.irl_data import collect_demonstrations, load_demonstrations, save_demonstrations
-from agents.irl_epic import canonicalize, epic_distance
-from agents.irl_pipeline import (
+from qin_env import core, load_params
+from qin_env.agents.checkpoint import save_checkpoint
+from qin_env.agents.irl import (
+    IRLConfig,
+    expert_transitions,
+    make_irl,
+    num_iterations,
+    ranked_states,
+    reward_param_counts,
+)
+from qin_env.agents.irl_data import collect_demonstrations, load_demonstrations, save_demonstrations
+from qin_env.agents.irl_epic import canonicalize, epic_distance
+from qin_env.agents.irl_pipeline import (
     augmented_states,
     concatenate,
     noise_ranked_rollouts,
     random_orchestrator,
     reward_agreement,
 )
-from agents.irl_reward import airl_reward, feature_names, true_reward, vqc_reward_model
-from agents.ppo import PPOConfig, make_train
-from agents.vqc import eager_qnode
-from qin_env import core, load_params
+from qin_env.agents.irl_reward import airl_reward, feature_names, true_reward, vqc_reward_model
+from qin_env.agents.ppo import PPOConfig, make_train
+from qin_env.agents.vqc import eager_qnode
 from qin_env.policies import heuristic_policy, random_policy
 
 SHORT = {"episode.max_steps": 20}
@@ -292,7 +299,7 @@ def test_a_tiny_irl_run_recovers_a_known_one_feature_reward():
 
 @pytest.mark.slow  # the whole pipeline at toy budgets: about two minutes of compilation on 2 cores
 def test_qin_irl_writes_its_checkpoints_plot_and_json_keys(tmp_path):
-    from benchmarks.irl import main
+    from qin_env.bench.irl import main
 
     out, path = tmp_path / "irl", tmp_path / "irl.json"
     argv = ["--scenario", "metro_qkd", "--demos", "2", "--quick", "--expert-steps", "0", "--irl-steps", "2048",
@@ -316,7 +323,7 @@ def test_qin_irl_writes_its_checkpoints_plot_and_json_keys(tmp_path):
     (["--scenario", "nowhere"], "--scenario='nowhere' is unknown"),
 ])
 def test_qin_irl_refuses_bad_flags_naming_them(tmp_path, capsys, argv, message):
-    from benchmarks.irl import main
+    from qin_env.bench.irl import main
 
     with pytest.raises(SystemExit):
         main([*argv, "--out", str(tmp_path)])

@@ -9,10 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from agents import networks
-from agents.multiagent import AgentStack, action_masks_from_obs
-from agents.ppo import PPOConfig, evaluate_policy, make_policy_fn, make_train, network_param_count
 from qin_env import core, load_params
+from qin_env.agents import networks
+from qin_env.agents.multiagent import AgentStack, action_masks_from_obs
+from qin_env.agents.ppo import PPOConfig, evaluate_policy, make_policy_fn, make_train, network_param_count
 from qin_env.policies import heuristic_policy, random_policy
 
 SHORT = (("episode.max_steps", 50),)
@@ -163,7 +163,7 @@ def test_evaluate_policy_of_the_heuristic_matches_a_plain_rollout():
 
 
 def test_vqc_actor_critic_trains_through_the_same_stack():
-    pytest.importorskip("agents.vqc")
+    pytest.importorskip("qin_env.agents.vqc")
     one_update = TINY.num_envs * TINY.num_steps
     config = dataclasses.replace(TINY, network="vqc", n_qubits=3, n_layers=1, total_timesteps=one_update)
     out = jax.jit(make_train(config))(jax.random.key(0))

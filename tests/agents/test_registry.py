@@ -8,9 +8,9 @@ import jax
 import numpy as np
 import pytest
 
-import agents
 import qin_env
-from agents import registry
+from qin_env import agents
+from qin_env.agents import registry
 from qin_env.params import load_params
 
 USER_AGENT_SOURCE = '''

@@ -4,8 +4,8 @@ import jax
 import numpy as np
 import pytest
 
-from agents.multiagent import AgentStack
-from agents.ppo import PPOConfig, evaluate_policy, make_policy_fn, make_train, network_param_count
+from qin_env.agents.multiagent import AgentStack
+from qin_env.agents.ppo import PPOConfig, evaluate_policy, make_policy_fn, make_train, network_param_count
 from qin_env.params import load_params
 from qin_env.policies import heuristic_policy
 

@@ -8,8 +8,8 @@ import numpy as np
 import optax
 import pytest
 
-from agents.networks import param_count
-from agents.vqc import circuit_expectations, eager_qnode, encoding_angles, vqc_actor_critic
+from qin_env.agents.networks import param_count
+from qin_env.agents.vqc import circuit_expectations, eager_qnode, encoding_angles, vqc_actor_critic
 
 # PennyLane's default.qubit asks for complex128 states; without x64 JAX truncates them to complex64 and warns.
 # PennyLane 0.45 still calls jax.core.is_concrete, deprecated in jax 0.10.
@@ -184,9 +184,9 @@ def test_adam_fits_the_value_head_to_a_smooth_target() -> None:
     ({"actions.model_qubits": [5]}, 5),
 ])
 def test_circuit_width_is_the_scenarios_computation_share(overrides: dict, qubits: int) -> None:
-    from agents.ppo import PPOConfig, resolved_n_qubits
-    from agents.vqc import circuit_qubits
     from qin_env import load_params
+    from qin_env.agents.ppo import PPOConfig, resolved_n_qubits
+    from qin_env.agents.vqc import circuit_qubits
 
     assert circuit_qubits(load_params("metro_qkd", overrides)) == qubits
     config = PPOConfig(network="vqc", overrides=tuple(overrides.items()))
@@ -198,7 +198,7 @@ def test_vqc_checkpoint_template_builds_under_eval_shape() -> None:
     # load_trained builds its template with jax.eval_shape, where the scenario's Params are traced.
     import functools
 
-    from agents.ppo import PPOConfig, init_params
+    from qin_env.agents.ppo import PPOConfig, init_params
 
     shapes = jax.eval_shape(functools.partial(init_params, PPOConfig(network="vqc")), jax.random.key(0))
     assert shapes["net"]["circuit"]["rot"].shape[-2:] == (4, 2)

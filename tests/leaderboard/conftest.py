@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from lb_settings import PLUGIN_SOURCE, TINY
 
-from benchmarks.leaderboard import main
+from qin_env.bench.leaderboard import main
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """Tiny leaderboard settings shared by the tests: one short scenario, two seeds of two short episodes.
 
 Every test uses the same scenario, overrides and episode count, so the agents' compiled episode
-functions (cached per process in benchmarks.leaderboard.cells) compile once for the whole folder.
+functions (cached per process in qin_env.bench.leaderboard.cells) compile once for the whole folder.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class ActOnlyHeuristic:
     name = "act-only-heuristic"
 
     def __init__(self, scenario="metro_qkd", overrides=None):
-        import agents
+        from qin_env import agents
 
         self._inner = agents.make("heuristic", scenario=scenario, overrides=overrides)
 

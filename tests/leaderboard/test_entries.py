@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.checkpoint import save_checkpoint
-from benchmarks.leaderboard import references
-from benchmarks.leaderboard.command import QUICK_EPISODES, QUICK_SEEDS
-from benchmarks.leaderboard.specs import ENTRIES_DIR, TRAINED_AGENTS, AgentSpec, place
+from qin_env.agents.checkpoint import save_checkpoint
+from qin_env.bench.leaderboard import references
+from qin_env.bench.leaderboard.command import QUICK_EPISODES, QUICK_SEEDS
+from qin_env.bench.leaderboard.specs import ENTRIES_DIR, TRAINED_AGENTS, AgentSpec, place
 from qin_env.params import config_hash, list_scenarios, load_config
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.leaderboard import main
-from benchmarks.leaderboard.command import QUICK_EPISODES, QUICK_SEEDS, _settings, build_parser
-from benchmarks.leaderboard.specs import parse_agent
+from qin_env.bench.leaderboard import main
+from qin_env.bench.leaderboard.command import QUICK_EPISODES, QUICK_SEEDS, _settings, build_parser
+from qin_env.bench.leaderboard.specs import parse_agent
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -19,7 +19,7 @@ from benchmarks.leaderboard.specs import parse_agent
     (["--scenarios", ","], "--scenarios=',' names nothing"),
     (["--agents", "heuristik"], "unknown agent 'heuristik'; valid agents: random, heuristic"),
     (["--agent", "no_such_module_xyz:Agent"], "cannot import module 'no_such_module_xyz'"),
-    (["--agent", "agents.baselines:Missing"], "module 'agents.baselines' has no attribute 'Missing'"),
+    (["--agent", "qin_env.agents.baselines:Missing"], "module 'qin_env.agents.baselines' has no attribute 'Missing'"),
     (["--agent", "vqc-ppo@/no/such/checkpoint"], "checkpoint '/no/such/checkpoint' does not exist"),
     (["--agent", "vqc-ppo@"], "nothing after '@'"),
     (["--agents", "random,random"], "entries named twice: random"),

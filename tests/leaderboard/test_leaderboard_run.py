@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from lb_settings import MAX_STEPS, SCENARIO, TINY, read_results
 
-import agents
-from benchmarks.evaluate import evaluate_agent
-from benchmarks.leaderboard import cells, main, runner
-from benchmarks.leaderboard.references import normalise
+from qin_env import agents
+from qin_env.bench.evaluate import evaluate_agent
+from qin_env.bench.leaderboard import cells, main, runner
+from qin_env.bench.leaderboard.references import normalise
 
 SCHEMA = Path(__file__).resolve().parents[2] / "benchmarks" / "results.schema.json"
 PLUGIN = "my_qin_agent:ConstantAgent"
@@ -135,7 +135,7 @@ def test_a_killed_run_resumes_without_recomputing_a_finished_cell(tiny_reference
     argv = ["--out", str(tmp_path), "--references", str(path), *TINY, "--seeds", "6",
             "--agents", "my_qin_agent:SlowAgent"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(on_path), os.environ.get("PYTHONPATH", "")])}
-    process = subprocess.Popen([sys.executable, "-m", "benchmarks.leaderboard", *argv], env=env,
+    process = subprocess.Popen([sys.executable, "-m", "qin_env.bench.leaderboard", *argv], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 180
     while len(list(tmp_path.glob("cells/*.json"))) < 2 and process.poll() is None and time.monotonic() < deadline:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from lb_settings import SCENARIO, TINY, read_results
 
-from benchmarks.leaderboard import main
+from qin_env.bench.leaderboard import main
 
 PLUGIN = "my_qin_agent:ConstantAgent"
 

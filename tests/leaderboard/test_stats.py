@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from benchmarks import stats
+from qin_env.bench import stats
 
 
 def test_iqm_trims_a_quarter_from_each_end_of_all_runs_and_tasks():

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from benchmarks import cli, perf
+from qin_env.bench import cli, perf
 
 RAW = {
     "env_reference": {"steps_per_s": 4000.0},

@@ -1,4 +1,4 @@
-"""`python -m benchmarks.profile_step`: kernels sorted into random-number generation and model arithmetic."""
+"""`python -m qin_env.bench.profile_step`: kernels sorted into random-number generation and model arithmetic."""
 
 import json
 
@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from benchmarks import profile_step
+from qin_env.bench import profile_step
 
 
 def _compiled_hlo(fn, *args) -> str:
