@@ -51,9 +51,10 @@ from qin_env.params import config_hash, load_config
 FORMAT_VERSION = 1
 SUFFIX = ".qinckpt"
 _MAGIC = b"QIN-CHECKPOINT"
+FINAL_CHECKPOINT = f"checkpoint_final{SUFFIX}"  # what `qin train` leaves in its output folder: the best seed
 _VERSIONED_PACKAGES = ("qin-env", "jax", "pennylane", "optax")
 
-__all__ = ["FORMAT_VERSION", "SUFFIX", "load_checkpoint", "save_checkpoint"]
+__all__ = ["FINAL_CHECKPOINT", "FORMAT_VERSION", "SUFFIX", "atomic_write_bytes", "load_checkpoint", "save_checkpoint"]
 
 
 # ---------------------------------------------------------------- tree structure as JSON
@@ -152,8 +153,9 @@ def _serialise(params: Any, metadata: dict[str, Any]) -> bytes:
     return header + payload
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, fsync it, then rename over `path` (all or nothing)."""
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` all or nothing: a temporary file beside it, fsynced, renamed over it, folder fsynced."""
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -171,6 +173,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+    return path
 
 
 def save_checkpoint(path: str | os.PathLike, params: Any, metadata: Mapping[str, Any]) -> Path:
@@ -182,7 +185,7 @@ def save_checkpoint(path: str | os.PathLike, params: Any, metadata: Mapping[str,
     path = Path(path)
     if not path.parent.is_dir():
         raise ValueError(f"cannot save checkpoint {path}: folder {path.parent} does not exist")
-    _write_atomically(path, _serialise(params, _full_metadata(metadata)))
+    atomic_write_bytes(path, _serialise(params, _full_metadata(metadata)))
     return path
 
 

@@ -35,6 +35,7 @@ After the loop the learned f is frozen and a fresh orchestrator trains on it wit
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -49,6 +50,7 @@ from qin_env.agents.irl_reward import OFFSET_SCALE, RewardModel, airl_reward, in
 from qin_env.agents.networks import param_count
 from qin_env.agents.ppo import PPOConfig, RewardFn, make_policy_fn, make_trainer, network_param_count
 from qin_env.params import Params
+from qin_env.rollout import episode_summary, rollouts, seed_keys
 
 
 @dataclasses.dataclass(frozen=True)
@@ -325,29 +327,17 @@ def num_iterations(config: IRLConfig) -> int:
     return n
 
 
-def evaluate_seeds(ppo_config: PPOConfig, stacked_params: Any, episodes: int, key: jax.Array) -> np.ndarray:
+def evaluate_seeds(ppo_config: PPOConfig, stacked_params: Any, episodes: int, key: int | jax.Array) -> np.ndarray:
     """True team return per seed [S] of greedy orchestrators (leading seed axis), all seeds in one compiled call.
 
-    Every seed meets the same episodes (keys split like `qin_env.agents.ppo.evaluate_policy`).
+    Every seed meets the same episodes, those `qin_env.agents.ppo.evaluate_policy` plays for `key`.
     """
+    returns, _ = episode_summary(_seed_rollouts(ppo_config, stacked_params, seed_keys(key, episodes)))
+    return returns.mean(axis=-1)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _seed_rollouts(ppo_config: PPOConfig, stacked_params: Any, keys: jax.Array) -> Any:
+    """Team records [S, E, T] of each seed's greedy policy on every episode key; compiled once per config and shape."""
     env_params = ppo_config.env_params()
-
-    def seed_return(params: Any) -> jax.Array:
-        policy = make_policy_fn(ppo_config, params)
-
-        def episode(k: jax.Array) -> jax.Array:
-            k_reset, k_run = jax.random.split(k)
-            obs, state = core.reset(k_reset, env_params)
-
-            def body(carry: tuple, k_t: jax.Array) -> tuple[tuple, jax.Array]:
-                obs, state = carry
-                k_act, k_step = jax.random.split(k_t)
-                obs, state, rewards, _, _, _ = core.step(k_step, state, policy(k_act, obs, env_params), env_params)
-                return (obs, state), rewards[AGENT]
-
-            _, rewards = jax.lax.scan(body, (obs, state), jax.random.split(k_run, env_params.max_steps))
-            return jnp.sum(rewards)
-
-        return jnp.mean(jax.vmap(episode)(jax.random.split(key, episodes)))
-
-    return np.asarray(jax.jit(jax.vmap(seed_return))(stacked_params))
+    return jax.vmap(lambda params: rollouts(make_policy_fn(ppo_config, params), env_params, keys))(stacked_params)

@@ -16,6 +16,7 @@ outside the space, observations outside [0, 1], and a scenario or configuration 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -28,13 +29,15 @@ import numpy as np
 from qin_env import core
 from qin_env.agents.checkpoint import load_checkpoint, save_checkpoint
 from qin_env.params import Params, config_hash, load_config, load_params
+from qin_env.policies import random_policy
+from qin_env.rollout import Policy, Transition, rollouts, seed_keys
 
 DATASET_KIND = "qin-irl-demos"
 DATASET_VERSION = 1
 REWARD_TERMS = ("progress", "latency", "leak", "budget", "drop")
 AGENT = "orchestrator"
 ARRAY_FIELDS = ("obs", "action", "next_obs", "reward_terms", "kpi", "episode", "step")
-Policy = Callable[[jax.Array, dict[str, jax.Array], Params], dict[str, jax.Array]]
+KPI_NAMES = tuple(sorted(core.KPI_UNITS))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,45 +79,72 @@ class Demonstrations:
         return dataclasses.replace(self, **{f: getattr(self, f)[keep] for f in ARRAY_FIELDS})
 
 
+def noisy(policy: Policy, epsilon: float | jax.Array) -> Policy:
+    """`policy` whose orchestrator acts uniformly at random with probability `epsilon` per step (D-REX's noise)."""
+
+    def act(key: jax.Array, obs: dict[str, jax.Array], params: Params) -> dict[str, jax.Array]:
+        k_policy, k_random, k_coin = jax.random.split(key, 3)
+        actions = dict(policy(k_policy, obs, params))
+        explore = jax.random.uniform(k_coin) < epsilon
+        actions[AGENT] = jnp.where(explore, random_policy(k_random, obs, params)[AGENT], actions[AGENT])
+        return actions
+
+    return act
+
+
 def collect_demonstrations(policy: Policy, scenario: str, overrides: Mapping[str, Any] | None, episodes: int,
-                           seed: int, expert: str) -> Demonstrations:
+                           seed: int, expert: str, epsilon: float | None = None) -> Demonstrations:
     """Roll `policy` (all agents' actions) for `episodes` full episodes and record the orchestrator's transitions.
 
-    Episode e uses key `split(key(seed), episodes)[e]`, split like `qin_env.agents.ppo.evaluate_policy`.
+    The episodes are `qin_env.rollout.seed_keys(seed, episodes)`. With `epsilon` the policy is
+    `noisy(policy, epsilon)`; epsilon is traced, so one compiled rollout serves every noise level,
+    as it serves every call with the same policy, configuration and episode count.
     """
     if episodes < 1:
         raise ValueError(f"need at least one demonstration episode, got {episodes}")
     overrides = dict(overrides or {})
-    params = load_params(scenario, overrides)
-    kpi_names = tuple(sorted(core.KPI_UNITS))
-
-    def episode(k: jax.Array) -> dict[str, jax.Array]:
-        k_reset, k_run = jax.random.split(k)
-        obs, state = core.reset(k_reset, params)
-
-        def body(carry: tuple, k_t: jax.Array) -> tuple[tuple, dict[str, jax.Array]]:
-            obs, state = carry
-            k_act, k_step = jax.random.split(k_t)
-            actions = policy(k_act, obs, params)
-            next_obs, state, _, _, _, infos = core.step(k_step, state, actions, params)
-            info = infos[AGENT]
-            record = {"obs": obs[AGENT], "action": jnp.asarray(actions[AGENT], jnp.int32), "next_obs": next_obs[AGENT],
-                      "reward_terms": jnp.stack([info["reward_terms"][t] for t in REWARD_TERMS]),
-                      "kpi": jnp.stack([info["kpi"][k] for k in kpi_names]), "step": state.t - 1}
-            return (next_obs, state), record
-
-        _, records = jax.lax.scan(body, (obs, state), jax.random.split(k_run, params.max_steps))
-        return records
-
-    records = jax.jit(jax.vmap(episode))(jax.random.split(jax.random.key(seed), episodes))
-    flat = {k: np.asarray(v).reshape(episodes * params.max_steps, *np.shape(v)[2:]) for k, v in records.items()}
+    config = _Config(config_hash(load_config(scenario, overrides)), load_params(scenario, overrides))
+    try:
+        run = _recorder(policy, config, epsilon is not None)
+    except TypeError:  # an unhashable policy: compiled for this call alone
+        run = _recorder.__wrapped__(policy, config, epsilon is not None)
+    records = run(seed_keys(seed, episodes), jnp.float32(0.0 if epsilon is None else epsilon))
+    max_steps = config.params.max_steps
+    flat = {k: np.asarray(v).reshape(episodes * max_steps, *np.shape(v)[2:]) for k, v in records.items()}
     return Demonstrations(
         obs=flat["obs"].astype(np.float32), action=flat["action"].astype(np.int32),
         next_obs=flat["next_obs"].astype(np.float32), reward_terms=flat["reward_terms"].astype(np.float32),
         kpi=flat["kpi"].astype(np.float32), step=flat["step"].astype(np.int32),
-        episode=np.repeat(np.arange(episodes, dtype=np.int32), params.max_steps),
-        scenario=Path(scenario).stem, overrides=overrides, config_hash=config_hash(load_config(scenario, overrides)),
-        seed=int(seed), expert=expert, kpi_names=kpi_names)
+        episode=np.repeat(np.arange(episodes, dtype=np.int32), max_steps),
+        scenario=Path(scenario).stem, overrides=overrides, config_hash=config.digest,
+        seed=int(seed), expert=expert, kpi_names=KPI_NAMES)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Config:
+    """A scenario configuration that hashes and compares by its config hash alone (a `_recorder` cache key)."""
+
+    digest: str
+    params: Params = dataclasses.field(compare=False)
+
+
+def _transition(tr: Transition) -> dict[str, jax.Array]:
+    """What a dataset keeps of one slot (this module's docstring)."""
+    info = tr.infos[AGENT]
+    return {"obs": tr.obs[AGENT], "action": jnp.asarray(tr.actions[AGENT], jnp.int32), "next_obs": tr.next_obs[AGENT],
+            "reward_terms": jnp.stack([info["reward_terms"][t] for t in REWARD_TERMS]),
+            "kpi": jnp.stack([info["kpi"][k] for k in KPI_NAMES]), "step": tr.state.t - 1}
+
+
+@functools.lru_cache(maxsize=16)
+def _recorder(policy: Policy, config: _Config, noised: bool) -> Callable[[jax.Array, jax.Array], Any]:
+    """A jitted `(episode keys, epsilon) -> records [E, T]` of `policy` (or its noisy form) on one configuration."""
+
+    def run(keys: jax.Array, epsilon: jax.Array) -> Any:
+        acting = noisy(policy, epsilon) if noised else policy
+        return rollouts(acting, config.params, keys, _transition)
+
+    return jax.jit(run)
 
 
 def save_demonstrations(path: str | os.PathLike, demos: Demonstrations) -> Path:

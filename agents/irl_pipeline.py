@@ -44,27 +44,14 @@ def random_orchestrator(key: jax.Array, obs: dict[str, jax.Array], params: Any) 
     return heuristic_policy(k_heuristic, obs, params) | {AGENT: random_policy(k_random, obs, params)[AGENT]}
 
 
-def noisy(policy: Callable, epsilon: float) -> Callable:
-    """`policy` whose orchestrator acts uniformly at random with probability `epsilon` per step (D-REX's noise)."""
-
-    def act(key: jax.Array, obs: dict[str, jax.Array], params: Any) -> dict[str, jax.Array]:
-        k_policy, k_random, k_coin = jax.random.split(key, 3)
-        actions = dict(policy(k_policy, obs, params))
-        explore = jax.random.uniform(k_coin) < epsilon
-        actions[AGENT] = jnp.where(explore, random_policy(k_random, obs, params)[AGENT], actions[AGENT])
-        return actions
-
-    return act
-
-
 NOISE_LEVELS = (0.25, 0.5, 0.75, 1.0)  # D-REX's injected noise beyond the demonstrations (Brown et al., CoRL 2019)
 
 
 def noise_ranked_rollouts(policy: Callable, demos: Demonstrations, episodes: int, seed: int,
                           levels: Sequence[float] = NOISE_LEVELS) -> list[Demonstrations]:
     """The demonstrations, then `episodes` rollouts of `policy` at each noise level, least noisy first (D-REX)."""
-    return [demos] + [collect_demonstrations(noisy(policy, eps), demos.scenario, demos.overrides, episodes,
-                                             seed + i, f"{demos.expert}-eps{eps}") for i, eps in enumerate(levels)]
+    return [demos] + [collect_demonstrations(policy, demos.scenario, demos.overrides, episodes, seed + i,
+                                             f"{demos.expert}-eps{eps}", epsilon=eps) for i, eps in enumerate(levels)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,8 +69,8 @@ def choose_expert(config: IRLConfig, timesteps: int, seed: int, eval_episodes: i
                   progress: Progress | None = None) -> Expert:
     """Train the orchestrator with PPO on the true reward and keep it or the heuristic, whichever scores higher."""
     overrides = dict(config.overrides)
-    eval_key = jax.random.key(10_000 + seed)
-    heuristic = evaluate_policy(heuristic_policy, config.scenario, overrides, eval_episodes, eval_key)["mean_return"]
+    eval_seed = 10_000 + seed
+    heuristic = evaluate_policy(heuristic_policy, config.scenario, overrides, eval_episodes, eval_seed)["mean_return"]
     if timesteps <= 0:
         return Expert("heuristic", heuristic_policy, heuristic, {"heuristic": heuristic})
     ppo_config = config.ppo_config(timesteps)
@@ -91,7 +78,7 @@ def choose_expert(config: IRLConfig, timesteps: int, seed: int, eval_episodes: i
         ppo_config.num_envs * ppo_config.num_steps)) if progress else None
     params = jax.jit(make_train(ppo_config, tick))(jax.random.key(seed))["params"]
     ppo_return = float(evaluate_seeds(ppo_config, jax.tree.map(lambda x: x[None], params), eval_episodes,
-                                      eval_key)[0])
+                                      eval_seed)[0])
     candidates = {"heuristic": heuristic, "ppo": ppo_return}
     if ppo_return > heuristic:
         return Expert("ppo", make_policy_fn(ppo_config, params), ppo_return, candidates, params)

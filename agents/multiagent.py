@@ -131,7 +131,7 @@ class AgentStack:
     def masks(self, flat_masks: Mapping[str, jax.Array]) -> jax.Array:
         """[..., N, K*M] valid choices: the static layout AND the env's flat per-agent masks.
 
-        `flat_masks` is `core.action_masks(state, params)` or `{a: infos[a]["action_mask"]}`.
+        `flat_masks` is `core.action_masks(state.model_qubits, params)` or `{a: infos[a]["action_mask"]}`.
         """
         index = self._gather_index()
         out = []
@@ -184,21 +184,12 @@ def _pad_last(x: jax.Array, size: int) -> jax.Array:
 
 
 def action_masks_from_obs(obs: Mapping[str, jax.Array], params: Params) -> dict[str, jax.Array]:
-    """The env's action masks rebuilt from observations alone, for policies that see only `obs`.
+    """The env's action masks [..., sum(nvec)] rebuilt from observations [..., obs_size] alone.
 
-    `core.action_masks` depends on the state only through each aggregator's computation qubits in
-    use, which every aggregator observes as `model_qubits / qubit_budget` (tests check the two agree).
+    `core.action_masks` depends only on each aggregator's computation qubits in use, which it
+    observes as `model_qubits / qubit_budget`; this serves policies that see only `obs`.
     """
     budget = jnp.maximum(params.qubit_budget, 1.0)
     field = core.AGGREGATOR_FIELDS.index("model_qubits")
     in_use = jnp.stack([obs[f"aggregator_{i}"][..., field] for i in range(params.n_aggregators)], axis=-1)
-    model_qubits = jnp.round(in_use * budget)
-    batch = model_qubits.shape[:-1]
-    _, state = core.reset(jax.random.key(0), params)
-
-    def one(qubits: jax.Array) -> dict[str, jax.Array]:
-        return core.action_masks(dataclasses.replace(state, model_qubits=qubits), params)
-
-    flat = model_qubits.reshape(-1, params.n_aggregators)
-    masks = jax.vmap(one)(flat)
-    return {name: m.reshape(*batch, m.shape[-1]) for name, m in masks.items()}
+    return core.action_masks(jnp.round(in_use * budget), params)

@@ -40,9 +40,9 @@ from qin_env.agents.multiagent import AgentStack, action_masks_from_obs
 from qin_env.agents.networks import ActorCritic, mlp_actor_critic, param_count
 from qin_env.params import Params, load_params
 from qin_env.policies import POLICIES
+from qin_env.rollout import Policy, compiled_rollouts, episode_summary, seed_keys
 
 ALGORITHMS = ("ippo", "mappo", "reinforce")
-Policy = Callable[[jax.Array, dict[str, jax.Array], Params], dict[str, jax.Array]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -259,6 +259,25 @@ class Trainer(NamedTuple):
     log_prob: Callable[[dict[str, Any], jax.Array, jax.Array, jax.Array], jax.Array]  # inputs, mask, action -> [.., N]
 
 
+def gae_advantages(rewards: jax.Array, values: jax.Array, dones: jax.Array, last_value: jax.Array, gamma: float,
+                   lam: float) -> tuple[jax.Array, jax.Array]:
+    """GAE(gamma, lam) advantages and value targets (advantage + value) over a rollout's leading time axis [T, ...].
+
+    `dones[t]` (broadcast against `rewards`) marks an episode that ended at step t: no bootstrap across
+    it. `last_value` is the value of the observation after the last step (Schulman et al., ICLR 2016).
+    """
+    def body(carry: tuple, step: tuple) -> tuple[tuple, jax.Array]:
+        gae, next_value = carry
+        reward, value, done = step
+        not_done = 1.0 - done
+        delta = reward + gamma * next_value * not_done - value
+        gae = delta + gamma * lam * not_done * gae
+        return (gae, value), gae
+
+    _, adv = jax.lax.scan(body, (jnp.zeros_like(last_value), last_value), (rewards, values, dones), reverse=True)
+    return adv, adv + values
+
+
 def step_without_reward(key: jax.Array, state: core.State, actions: dict[str, jax.Array], params: Params
                         ) -> tuple[dict, core.State, dict, dict]:
     """`core.step` with auto-reset, minus the env's reward: (obs, state, truncations, infos without reward_terms).
@@ -306,7 +325,7 @@ def make_trainer(config: PPOConfig, reward_fn: RewardFn | None = None,
         k_others, k_sample = jax.random.split(key)
         inputs = stack.network_inputs(obs, config.share_parameters)
         global_state = stack.global_state(obs)
-        mask = stack.masks(core.action_masks(state, env_params))
+        mask = stack.masks(core.action_masks(state.model_qubits, env_params))
         logits, value = model.forward(params, inputs, global_state)
         action = stack.sample(k_sample, logits, mask)
         log_prob, _ = stack.log_prob_entropy(logits, mask, action)
@@ -340,17 +359,6 @@ def make_trainer(config: PPOConfig, reward_fn: RewardFn | None = None,
         seen = {"obs": {a: obs[a] for a in stack.names},
                 "next_obs": {a: infos[a]["final_observation"] for a in stack.names}}
         return (RunnerState(params, opt_state, env_state, next_obs, ep_sum, last_return), reward_params), (tr, seen)
-
-    def _calculate_gae(traj: Transition, last_value: jax.Array) -> tuple[jax.Array, jax.Array]:
-        def body(carry: tuple, t: Transition) -> tuple[tuple, jax.Array]:
-            gae, next_value = carry
-            not_done = 1.0 - t.done[:, None]
-            delta = t.reward + config.gamma * next_value * not_done - t.value
-            gae = delta + config.gamma * config.gae_lambda * not_done * gae
-            return (gae, t.value), gae
-
-        _, adv = jax.lax.scan(body, (jnp.zeros_like(last_value), last_value), traj, reverse=True)
-        return adv, adv + traj.value
 
     def _monte_carlo(traj: Transition) -> tuple[jax.Array, jax.Array]:
         def body(ret: jax.Array, t: Transition) -> tuple[jax.Array, jax.Array]:
@@ -414,7 +422,8 @@ def make_trainer(config: PPOConfig, reward_fn: RewardFn | None = None,
         else:
             inputs = stack.network_inputs(obs, config.share_parameters)
             _, last_value = jax.vmap(model.forward, in_axes=(None, 0, 0))(params, inputs, stack.global_state(obs))
-            adv, targets = _calculate_gae(traj, last_value)
+            adv, targets = gae_advantages(traj.reward, traj.value, traj.done[..., None], last_value,
+                                          config.gamma, config.gae_lambda)
         update_state = (params, opt_state, traj, adv, targets, k_epochs)
         update_state, aux = jax.lax.scan(_update_epoch, update_state, None, n_epochs)
         params, opt_state = update_state[:2]
@@ -497,30 +506,13 @@ def make_policy_fn(config: PPOConfig, params: dict[str, Any], greedy: bool = Tru
 
 
 def evaluate_policy(policy_fn: Policy, scenario: str = "metro_qkd", overrides: Mapping[str, Any] | None = None,
-                    episodes: int = 32, key: jax.Array | None = None) -> dict[str, Any]:
-    """Mean team return and KPIs of `policy_fn` over full episodes, compiled as one vmapped `lax.scan`.
+                    episodes: int = 32, key: int | jax.Array = 0) -> dict[str, Any]:
+    """Mean team return and KPIs of `policy_fn` over `episodes` full episodes of a seed (or key), compiled as one call.
 
-    Episode e uses `k_reset, k_run = split(split(key, episodes)[e])`; step t of it splits
-    `split(k_run, max_steps)[t]` into (policy key, env key).
+    The episodes are `qin_env.rollout`'s, so `qin_env.bench.evaluate.evaluate_agent` of the same policy
+    and seed returns the same numbers.
     """
     env_params = load_params(scenario, overrides)
-    key = jax.random.key(0) if key is None else key
-
-    def episode(k: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
-        k_reset, k_run = jax.random.split(k)
-        obs, state = core.reset(k_reset, env_params)
-
-        def body(carry: tuple, k_t: jax.Array) -> tuple[tuple, tuple]:
-            obs, state = carry
-            k_act, k_step = jax.random.split(k_t)
-            actions = policy_fn(k_act, obs, env_params)
-            obs, state, rewards, _, _, infos = core.step(k_step, state, actions, env_params)
-            return (obs, state), (rewards["orchestrator"], infos["orchestrator"]["kpi"])
-
-        _, (rewards, kpi) = jax.lax.scan(body, (obs, state), jax.random.split(k_run, env_params.max_steps))
-        return jnp.sum(rewards), jax.tree.map(jnp.mean, kpi)
-
-    returns, kpis = jax.jit(jax.vmap(episode))(jax.random.split(key, episodes))
-    returns = np.asarray(returns)
+    returns, kpis = episode_summary(compiled_rollouts(policy_fn, env_params)(seed_keys(key, episodes)))
     return {"mean_return": float(returns.mean()), "returns": returns,
             "kpis": {k: float(np.mean(v)) for k, v in kpis.items()}}

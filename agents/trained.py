@@ -12,7 +12,7 @@ from typing import Any
 import jax
 
 from qin_env.agents.baselines import PolicyAgent
-from qin_env.agents.checkpoint import load_checkpoint, save_checkpoint
+from qin_env.agents.checkpoint import FINAL_CHECKPOINT, load_checkpoint, save_checkpoint
 from qin_env.agents.ppo import PPOConfig, init_params, make_policy_fn, network_param_count, resolved_n_qubits
 from qin_env.params import DEFAULT_SCENARIO, config_hash, load_config
 
@@ -74,7 +74,7 @@ def make_agent(network: str = "vqc", scenario: str = DEFAULT_SCENARIO, overrides
         raise ValueError(f"agent '{network}-ppo' needs a checkpoint: train one with "
                          f"`qin train --agent {network}-ppo --out DIR`, then pass --checkpoint DIR")
     if Path(checkpoint).is_dir():  # a `qin train` output folder: its final checkpoint
-        checkpoint = Path(checkpoint) / "checkpoint_final.qinckpt"
+        checkpoint = Path(checkpoint) / FINAL_CHECKPOINT
     config, params, _ = load_trained(checkpoint, network=network, scenario=scenario, overrides=overrides)
     policy = make_policy_fn(config, params, greedy=greedy)
     return PolicyAgent(f"{network}-ppo", policy, config.env_params())

@@ -19,11 +19,8 @@ compile time apart):
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 import warnings
-from pathlib import Path
 from typing import Any
 
 import jax
@@ -33,8 +30,9 @@ import numpy as np
 import pennylane as qml
 
 from qin_env.agents.vqc import eager_qnode, encoding_angles, vqc_actor_critic
-from qin_env.bench.io import write_json
-from qin_env.bench.timing import median_rate
+from qin_env.bench.args import HelpFormatter, add_json
+from qin_env.bench.io import publish
+from qin_env.bench.timing import machine_info, median_rate
 
 N_QUBITS, N_LAYERS, OBS_DIM, N_LOGITS, BATCH = 4, 3, 16, 54, 1024
 REPEATS = 5
@@ -103,8 +101,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     result: dict[str, Any] = {
         "quick": quick, "n_qubits": N_QUBITS, "n_layers": N_LAYERS, "obs_dim": OBS_DIM, "n_logits": N_LOGITS,
         "batch": BATCH, "repeats": REPEATS, "jax": jax.__version__, "jaxlib": jaxlib.__version__,
-        "pennylane": qml.__version__, "device": str(jax.devices()[0]), "machine": platform.platform(),
-        "processor": platform.processor(), "cpu_count": os.cpu_count(),
+        "pennylane": qml.__version__, "device": str(jax.devices()[0]), "machine": machine_info(),
     }
     with warnings.catch_warnings():
         # PennyLane asks for complex128 states, which JAX truncates to complex64 without x64.
@@ -137,7 +134,7 @@ def markdown(result: dict[str, Any]) -> str:
         rows.append((f"{what}, batch {result['batch']}", result[key], f"{result[key]['compile_s']:.2f}"))
     lines = [f"VQC policy circuit, {result['n_qubits']} qubits x {result['n_layers']} layers, "
              f"obs_dim {result['obs_dim']}; jax {result['jax']}, PennyLane {result['pennylane']}, "
-             f"{result['device']}, {result['cpu_count']} CPUs.", "",
+             f"{result['device']}, {result['machine']['cpus']} CPUs.", "",
              "| what | circuit evaluations/s | ratio to eager | compile s |", "| --- | ---: | ---: | ---: |"]
     for name, r, compile_s in rows:
         if compile_s == "eager":
@@ -152,15 +149,13 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Command line: run, print the table, write JSON atomically."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m qin_env.bench.circuit_speed", description=__doc__,
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer calls per repeat (about half a minute)")
-    parser.add_argument("--json", type=Path, default=None, help="write all figures to this JSON file")
+    add_json(parser, "write all figures here, atomically")
     args = parser.parse_args(argv)
     result = run(args.quick)
-    print(markdown(result))
-    if args.json:
-        write_json(args.json, result)
-    return result
+    return publish(result, markdown(result), args.json)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,9 @@ from tqdm import tqdm
 from qin_env import agents, core
 from qin_env import physics as ph
 from qin_env.bench import cli, plot_key_rates
+from qin_env.bench.args import HelpFormatter, add_scenario, int_range
 from qin_env.bench.evaluate import evaluate_agent
-from qin_env.params import DEFAULT_SCENARIO, load_params
+from qin_env.params import load_params
 from qin_env.policies import POLICIES
 from qin_env.render import render_rgb
 
@@ -63,16 +64,15 @@ def render_snapshot(scenario: str, out: Path, steps: int = 30) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     """Train vqc-ppo for a few minutes, compare it with the fixed teams, write the pictures."""
-    parser = argparse.ArgumentParser(description="QIN-Gym demo on one scenario")
-    parser.add_argument("--scenario", default=DEFAULT_SCENARIO)
-    parser.add_argument("--episodes", type=int, default=16, help="evaluation episodes (seeds) per agent, at least 1")
-    parser.add_argument("--steps", type=int, default=400_000, help="training env steps per seed")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds trained at once")
+    parser = argparse.ArgumentParser(prog="python -m qin_env.bench.demo", description=__doc__,
+                                     formatter_class=HelpFormatter)
+    add_scenario(parser)
+    parser.add_argument("--episodes", type=int_range("--episodes", 1), default=16,
+                        help="evaluation episodes (seeds) per agent")
+    parser.add_argument("--steps", type=int_range("--steps", 1), default=400_000, help="training env steps per seed")
+    parser.add_argument("--seeds", type=int_range("--seeds", 1), default=3, help="seeds trained at once")
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder")
     args = parser.parse_args(argv)
-    for flag in ("episodes", "steps", "seeds"):
-        if getattr(args, flag) < 1:
-            parser.error(f"--{flag}={getattr(args, flag)} is outside the allowed range [1, inf)")
     cli.main(["train", "--scenario", args.scenario, "--agent", "vqc-ppo", "--steps", str(args.steps),
               "--seeds", str(args.seeds), "--out", str(args.out), "--eval-episodes", str(args.episodes)])
     summary = json.loads((args.out / "summary.json").read_text())

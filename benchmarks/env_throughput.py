@@ -12,7 +12,6 @@ Measures (median of repeats after warm-up, compile time apart):
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -26,10 +25,12 @@ from tqdm import tqdm
 
 import qin_env
 from qin_env import core
+from qin_env.bench.args import Command, add_json, add_scenario, main_of, output_file
 from qin_env.bench.io import save_figure, write_json
-from qin_env.bench.timing import median_rate
+from qin_env.bench.timing import machine_info, median_rate
 from qin_env.params import load_params
 from qin_env.policies import random_policy
+from qin_env.rollout import rollout, seed_keys
 
 
 def _reference_run(steps: int) -> Callable[[], int]:
@@ -103,7 +104,7 @@ def batched_steps_per_s(scenario: str, batch: int, iters: int, repeats: int,
                         overrides: dict | None = None) -> dict[str, Any]:
     """`jit(vmap(step))` with auto-reset on `batch` copies, fixed random actions."""
     params = load_params(scenario, overrides)
-    keys = jax.random.split(jax.random.PRNGKey(0), batch)
+    keys = seed_keys(0, batch)
     obs, state = jax.vmap(core.reset, in_axes=(0, None))(keys, params)
     actions = jax.vmap(lambda k: random_policy(k, obs, params))(keys)
     step = jax.jit(jax.vmap(lambda k, s, a: core.step(k, s, a, params, auto_reset=True)))
@@ -125,22 +126,15 @@ def batched_steps_per_s(scenario: str, batch: int, iters: int, repeats: int,
 
 
 def scan_steps_per_s(scenario: str, batch: int, length: int, repeats: int) -> dict[str, Any]:
-    """A whole `lax.scan` rollout with the random policy inside, vmapped over `batch` copies."""
+    """A whole `lax.scan` rollout (`qin_env.rollout`, auto-resetting), random policy inside, vmapped over copies."""
     params = load_params(scenario)
 
-    def rollout(key: jax.Array) -> jax.Array:
-        obs, state = core.reset(key, params)
+    def team_return(key: jax.Array) -> jax.Array:
+        rewards, _ = rollout(random_policy, params, key, lambda tr: tr.rewards["orchestrator"], length, auto_reset=True)
+        return rewards.sum()
 
-        def body(carry, k):
-            obs, state = carry
-            k1, k2 = jax.random.split(k)
-            obs, state, rewards, *_ = core.step(k2, state, random_policy(k1, obs, params), params, auto_reset=True)
-            return (obs, state), rewards["orchestrator"]
-
-        return jax.lax.scan(body, (obs, state), jax.random.split(key, length))[1].sum()
-
-    run_jit = jax.jit(jax.vmap(rollout))
-    keys = jax.random.split(jax.random.PRNGKey(1), batch)
+    run_jit = jax.jit(jax.vmap(team_return))
+    keys = seed_keys(1, batch)
     start = time.perf_counter()
     jax.block_until_ready(run_jit(keys))
     compile_s = time.perf_counter() - start
@@ -197,9 +191,7 @@ def run(quick: bool = False, scenario: str = "metro_qkd") -> dict[str, Any]:
     steps = 300 if quick else 2000
     iters = 5 if quick else 20
     tasks = ["reference", "face", "batch 1", "batch 1024", "batch 8192", "scan", "scaling"]
-    result: dict[str, Any] = {"scenario": scenario, "quick": quick, "jax": jax.__version__,
-                              "machine": platform.platform(), "processor": platform.processor(),
-                              "cpu_count": __import__("os").cpu_count()}
+    result: dict[str, Any] = {"scenario": scenario, "quick": quick, "jax": jax.__version__, "machine": machine_info()}
     bar = tqdm(tasks, desc="throughput")
     for task in bar:
         bar.set_postfix_str(task)
@@ -246,22 +238,34 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Command line: run, print the table, write JSON and the scaling plot."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of `qin throughput` (and `python -m qin_env.bench.env_throughput`)."""
     parser.add_argument("--quick", action="store_true", help="fewer repeats and steps (about a minute)")
-    parser.add_argument("--scenario", default="metro_qkd", help="scenario to measure (default metro_qkd)")
-    parser.add_argument("--json", type=Path, default=None, help="write all figures to this JSON file")
-    parser.add_argument("--plot", type=Path, default=Path("docs/steps_vs_nodes.png"), help="scaling plot PNG")
-    args = parser.parse_args(argv)
+    add_scenario(parser, "scenario to measure")
+    add_json(parser, "write all figures here, atomically")
+    parser.add_argument("--plot", type=output_file("--plot"), default=None, help="write the scaling plot PNG here")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run, print the table, write the JSON and the scaling plot."""
     result = run(args.quick, args.scenario)
     print(markdown(result))
-    plot_scaling(result["scaling"], args.plot)
+    if args.plot:
+        plot_scaling(result["scaling"], args.plot)
     if args.json:
         write_json(args.json, result)
-    return result
+    return 0
+
+
+COMMAND = Command("throughput", "env steps/s against a PettingZoo reference", add_arguments, run_command,
+                  description=__doc__)
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m qin_env.bench.env_throughput") -> int:
+    """Command line of this module alone."""
+    return main_of(COMMAND, argv, prog)
 
 
 if __name__ == "__main__":
     jnp.zeros(1)  # initialise the backend before timing
-    main()
+    raise SystemExit(main())

@@ -4,31 +4,30 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from qin_env.agents.checkpoint import atomic_write_bytes
+
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write `data` to a temporary file beside `path`, fsync it, then rename it over `path`."""
+    """Create the folder if needed, then write `data` with the project's one atomic writer (folder fsynced too)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_bytes(path, data)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Atomically write `obj` as indented JSON."""
     return write_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def publish(result: dict[str, Any], table: str, json_path: str | os.PathLike | None) -> dict[str, Any]:
+    """A benchmark's last step: print its table and, when asked, write its result JSON atomically."""
+    print(table)
+    if json_path:
+        write_json(json_path, result)
+    return result
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

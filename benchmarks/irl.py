@@ -21,7 +21,18 @@ from typing import Any
 
 import numpy as np
 
-from qin_env.bench.cli import scenario_arg
+from qin_env.bench.args import (
+    Command,
+    UsageError,
+    add_json,
+    add_overrides,
+    add_scenario,
+    add_seed,
+    command_parser,
+    int_range,
+    main_of,
+    scenario_overrides,
+)
 from qin_env.bench.io import save_figure, write_json
 
 QUICK = {"expert_steps": 16_384, "irl_steps": 16_384, "policy_steps": 16_384, "num_envs": 16, "num_steps": 64,
@@ -34,37 +45,31 @@ FULL = {"expert_steps": 300_000, "irl_steps": 300_000, "policy_steps": 200_000, 
 REWARD_LOSSES = {"ranking": (1.0, False), "airl": (0.0, True), "airl+ranking": (1.0, True)}
 
 
-def _int_in(flag: str, low: int, high: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag}={text!r} is not an integer") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{flag}={value} is outside the allowed range [{low}, {high}]")
-        return value
-
-    return parse
+DESCRIPTION = """\
+Inverse RL for the orchestrator: AIRL with a variational-circuit (or MLP) reward, then PPO on
+the learned reward alone (docs/irl.md)."""
 
 
-def build_parser(prog: str) -> argparse.ArgumentParser:
-    """The arguments of `qin irl`."""
-    p = argparse.ArgumentParser(prog=prog, description="Inverse RL for the orchestrator: AIRL with a variational-"
-                                "circuit (or MLP) reward, then PPO on the learned reward alone (docs/irl.md).")
-    p.add_argument("--scenario", type=scenario_arg, default="metro_qkd")
-    p.add_argument("--demos", type=_int_in("--demos", 1, 10_000), default=20, help="expert demonstration episodes")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of `qin irl`."""
+    add_scenario(p)
+    p.add_argument("--demos", type=int_range("--demos", 1, 10_000), default=20, help="expert demonstration episodes")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--json", type=Path, default=None, help="also write the result JSON here (atomically)")
+    add_json(p)
     p.add_argument("--quick", action="store_true", help="tiny budgets: a smoke run of the whole pipeline")
-    p.add_argument("--seeds", type=_int_in("--seeds", 1, 64), default=1, help="IRL seeds trained at once (vmap)")
-    p.add_argument("--seed", type=_int_in("--seed", 0, 2**31 - 1), default=0, help="base seed")
-    p.add_argument("--reward-model", choices=["vqc", "mlp", "both"], default="vqc")
-    p.add_argument("--expert-steps", type=_int_in("--expert-steps", 0, 100_000_000), default=None,
-                   help="PPO steps of the true-reward expert (0: the heuristic is the expert)")
-    p.add_argument("--irl-steps", type=_int_in("--irl-steps", 1, 100_000_000), default=None,
-                   help="env steps per seed of the policy inside the AIRL loop")
-    p.add_argument("--policy-steps", type=_int_in("--policy-steps", 1, 100_000_000), default=None,
-                   help="env steps per seed of PPO on the frozen learned reward")
+    p.add_argument("--seeds", type=int_range("--seeds", 1, 64), default=1, help="IRL seeds trained at once (vmap)")
+    add_seed(p)
+    p.add_argument("--reward-model", choices=["vqc", "mlp", "both"], default="vqc",
+                   help="the learned reward's network: variational circuit, MLP, or one run of each")
+    p.add_argument("--expert-steps", type=int_range("--expert-steps", 0, 100_000_000), default=None,
+                   help="PPO steps of the true-reward expert, 0: the heuristic is the expert "
+                        f"(default: {FULL['expert_steps']:,}; with --quick {QUICK['expert_steps']:,})")
+    p.add_argument("--irl-steps", type=int_range("--irl-steps", 1, 100_000_000), default=None,
+                   help="env steps per seed of the policy inside the AIRL loop "
+                        f"(default: {FULL['irl_steps']:,}; with --quick {QUICK['irl_steps']:,})")
+    p.add_argument("--policy-steps", type=int_range("--policy-steps", 1, 100_000_000), default=None,
+                   help="env steps per seed of PPO on the frozen learned reward "
+                        f"(default: {FULL['policy_steps']:,}; with --quick {QUICK['policy_steps']:,})")
     p.add_argument("--demo-actions", choices=["greedy", "sampled"], default="greedy",
                    help="the PPO expert's demonstrated actions: its most likely ones, or samples of its policy "
                         "(graded, Boltzmann-like demonstrations; the heuristic expert is deterministic either way)")
@@ -75,23 +80,12 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                    help="what trains the reward model g: the D-REX ranking of the demonstrations above --demos expert "
                         "rollouts at each of 25/50/75/100 %% random orchestrator steps (AIRL's discriminator then "
                         "trains only the shaping), AIRL's discriminator alone, or both (docs/irl.md)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="scenario override, repeatable")
-    return p
+    add_overrides(p)
 
 
-def _overrides(pairs: Sequence[str] | None, prog: str) -> dict[str, Any]:
-    import tomllib
-
-    out: dict[str, Any] = {}
-    for pair in pairs or ():
-        if "=" not in pair:
-            raise SystemExit(f"{prog}: --set {pair!r} must look like key=value (for example episode.max_steps=50)")
-        key, text = pair.split("=", 1)
-        try:
-            out[key.strip()] = tomllib.loads(f"v = {text.strip()}")["v"]
-        except tomllib.TOMLDecodeError:
-            out[key.strip()] = text.strip()
-    return out
+def build_parser(prog: str = "qin irl") -> argparse.ArgumentParser:
+    """The arguments of `qin irl`."""
+    return command_parser(COMMAND, prog)
 
 
 def iqm(values: Sequence[float]) -> float:
@@ -130,10 +124,10 @@ def plot_rewards(path: Path, agreement: dict[str, Any], title: str) -> Path:
     return path
 
 
-def main(argv: Sequence[str] | None = None, prog: str = "qin irl") -> int:
+def run(args: argparse.Namespace) -> int:
     """Run the IRL experiment and write its checkpoints, plots and JSON; returns the exit status."""
-    args = build_parser(prog).parse_args(argv)
-    overrides = _overrides(args.set, prog)
+    prog = args.prog
+    overrides = scenario_overrides(args.set, [args.scenario])
     rank_weight, adversarial_g = REWARD_LOSSES[args.reward_loss]
     budget = dict(QUICK if args.quick else FULL)
     for flag in ("expert_steps", "irl_steps", "policy_steps"):
@@ -142,7 +136,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "qin irl") -> int:
     rollout = budget["num_envs"] * budget["num_steps"]
     for flag in ("irl_steps", "policy_steps"):
         if budget[flag] < rollout:
-            raise SystemExit(f"{prog}: --{flag.replace('_', '-')}={budget[flag]} is below one rollout of {rollout} "
+            raise UsageError(f"--{flag.replace('_', '-')}={budget[flag]} is below one rollout of {rollout} "
                              f"env steps ({budget['num_envs']} envs x {budget['num_steps']} steps)")
 
     import jax
@@ -186,7 +180,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "qin irl") -> int:
     if expert.params is not None:
         save_trained(out / "expert.qinckpt", base.ppo_config(budget["expert_steps"]), expert.params,
                      {"mean_return": expert.mean_return})
-    eval_key = jax.random.key(10_000 + args.seed)
+    eval_key = 10_000 + args.seed
     random_return = evaluate_policy(random_orchestrator, args.scenario, overrides, budget["eval_episodes"],
                                     eval_key)["mean_return"]
     print(f"expert: {expert.name} (true return {expert.mean_return:.2f}; candidates {expert.candidates}); "
@@ -291,5 +285,14 @@ def main(argv: Sequence[str] | None = None, prog: str = "qin irl") -> int:
     return 0
 
 
+COMMAND = Command("irl", "inverse RL: learn the reward from demonstrations, then train on it", add_arguments, run,
+                  description=DESCRIPTION)
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "qin irl") -> int:
+    """`qin irl` as a function, and `python -m qin_env.bench.irl`; returns the exit status."""
+    return main_of(COMMAND, argv, prog)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(prog="python -m qin_env.bench.irl"))

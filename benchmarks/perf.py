@@ -24,13 +24,13 @@ import datetime
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
+from qin_env.bench.args import Command, main_of, output_file
 from qin_env.bench.io import write_json
-from qin_env.bench.timing import machine, versions
+from qin_env.bench.timing import machine_info, versions
 
 REPEATS = 5
 TARGETS: dict[str, tuple[str, float]] = {
@@ -122,7 +122,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     entries = {key: {"value": value, "target": f"{TARGETS[key][0]} {TARGETS[key][1]:g}", "met": met(key, value),
                      "what": WHAT[key]} for key, value in ratios.items()}
     return {**ratios, "entries": entries, "raw": raw, "quick": quick, "repeats": REPEATS, "started": started,
-            "wall_s": time.perf_counter() - start, "versions": versions(), "machine": machine()}
+            "wall_s": time.perf_counter() - start, "versions": versions(), "machine": machine_info()}
 
 
 def markdown(result: dict[str, Any]) -> str:
@@ -158,21 +158,18 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of `qin perf`."""
     parser.add_argument("--quick", action="store_true", help="fewer steps per repeat (under 3 minutes on 2 cores)")
-    parser.add_argument("--json", type=Path, default=None, help="write every figure and raw measurement here")
-    parser.add_argument("--plot", type=Path, default=None,
-                        help="steps/s versus node count PNG (default: beside --json, *_steps_vs_nodes.png)")
-    return parser
+    parser.add_argument("--json", type=output_file("--json"), default=None, metavar="FILE",
+                        help="write every figure and raw measurement here (default: not written)")
+    parser.add_argument("--plot", type=output_file("--plot"), default=None, metavar="FILE",
+                        help="steps/s versus node count PNG (default: beside --json, *_steps_vs_nodes.png; "
+                             "none without --json)")
 
 
-def main(argv: Sequence[str] | None = None, prog: str = "qin perf") -> int:
+def run_command(args: argparse.Namespace) -> int:
     """Run the suite, print the table, write the JSON and the scaling plot (both atomically)."""
-    args = _parser(prog).parse_args(argv)
-    for flag, path in (("--json", args.json), ("--plot", args.plot)):
-        if path is not None and path.exists() and path.is_dir():
-            raise SystemExit(f"{prog}: {flag} {path} is a folder; give a file path")
     result = run(args.quick)
     print(markdown(result))
     plot = args.plot or (args.json.with_name(f"{args.json.stem}_steps_vs_nodes.png") if args.json else None)
@@ -184,6 +181,15 @@ def main(argv: Sequence[str] | None = None, prog: str = "qin perf") -> int:
     if args.json:
         write_json(args.json, result)
     return 0
+
+
+COMMAND = Command("perf", "every speed ratio against its reference, in one run", add_arguments, run_command,
+                  description=__doc__)
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m qin_env.bench.perf") -> int:
+    """`python -m qin_env.bench.perf`, the same as `qin perf`."""
+    return main_of(COMMAND, argv, prog)
 
 
 if __name__ == "__main__":

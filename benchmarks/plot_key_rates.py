@@ -90,6 +90,9 @@ def main(out: str = "docs/key_rate_vs_distance.png") -> Path:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from qin_env.bench.args import HelpFormatter
+
+    parser = argparse.ArgumentParser(prog="python -m qin_env.bench.plot_key_rates", description=__doc__,
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--out", default="docs/key_rate_vs_distance.png", help="output PNG path")
     print(main(parser.parse_args().out))

@@ -24,8 +24,8 @@ from typing import Any
 import jax
 
 from qin_env import core
-from qin_env.bench.cli import scenario_arg
-from qin_env.bench.io import write_json
+from qin_env.bench.args import HelpFormatter, add_json, add_scenario, int_range
+from qin_env.bench.io import publish
 from qin_env.params import DEFAULT_SCENARIO, load_params
 from qin_env.policies import random_policy
 
@@ -108,20 +108,15 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Command line: profile, print the table, optionally write JSON."""
-    parser = argparse.ArgumentParser(prog="python -m qin_env.bench.profile_step", description=__doc__.split("\n")[0])
-    parser.add_argument("--scenario", type=scenario_arg, default=DEFAULT_SCENARIO)
-    parser.add_argument("--batch", type=int, default=8192, help="parallel environments (>= 1)")
-    parser.add_argument("--steps", type=int, default=20, help="traced steps (>= 1)")
-    parser.add_argument("--json", type=Path, help="write the profile here")
+    parser = argparse.ArgumentParser(prog="python -m qin_env.bench.profile_step", description=__doc__,
+                                     formatter_class=HelpFormatter)
+    add_scenario(parser)
+    parser.add_argument("--batch", type=int_range("--batch", 1), default=8192, help="parallel environments")
+    parser.add_argument("--steps", type=int_range("--steps", 1), default=20, help="traced steps")
+    add_json(parser, "write the profile here, atomically")
     args = parser.parse_args(argv)
-    for flag in ("batch", "steps"):
-        if getattr(args, flag) < 1:
-            parser.error(f"--{flag}={getattr(args, flag)} is outside the allowed range [1, inf)")
     result = profile(args.scenario, args.batch, args.steps)
-    print(markdown(result))
-    if args.json:
-        write_json(args.json, result)
-    return result
+    return publish(result, markdown(result), args.json)
 
 
 if __name__ == "__main__":

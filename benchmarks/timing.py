@@ -44,11 +44,16 @@ def versions() -> dict[str, str]:
     return out
 
 
-def machine() -> dict[str, Any]:
-    """The machine a measurement ran on: platform, processor, CPU count, the CPUs this process may use."""
+def machine_info() -> dict[str, Any]:
+    """The machine a measurement ran on: platform, processor, CPUs (all and usable), memory, Python, JAX devices."""
     import jax
 
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "python": platform.python_version(), "cpu_count": os.cpu_count(), "usable_cpus": affinity,
-            "jax_device": str(jax.devices()[0])}
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):  # not every platform reports it
+        memory = None
+    return {"platform": platform.platform(), "machine": platform.machine(),
+            "processor": platform.processor() or platform.machine(), "python": platform.python_version(),
+            "cpus": os.cpu_count(), "usable_cpus": usable, "memory_bytes": memory, "jax": jax.__version__,
+            "jax_device": str(jax.devices()[0]), "jax_devices": [str(d) for d in jax.devices()]}

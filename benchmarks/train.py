@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import time
 import warnings
 from collections.abc import Mapping
@@ -20,7 +21,49 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
-from qin_env.bench.io import save_figure, write_json, write_text
+from qin_env.bench.args import (
+    SEED_MAX,
+    Command,
+    UsageError,
+    add_overrides,
+    add_scenario,
+    add_seed,
+    float_range,
+    int_range,
+    scenario_overrides,
+)
+from qin_env.bench.io import save_figure, write_atomic, write_json, write_text
+
+AGENTS = ("vqc-ppo", "mlp-ppo")
+ALGORITHMS = ("ippo", "mappo", "reinforce")  # qin_env.agents.ppo.ALGORITHMS, without importing the trainer
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of `qin train`."""
+    add_scenario(parser)
+    parser.add_argument("--agent", default="vqc-ppo", choices=AGENTS, help="the policy network: circuit or MLP")
+    parser.add_argument("--steps", type=int_range("--steps", 1), default=200_000, help="env steps per seed")
+    parser.add_argument("--seeds", type=int_range("--seeds", 1), default=3, help="seeds trained at once (vmap)")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--algorithm", default="ippo", choices=ALGORITHMS,
+                        help="ippo: PPO, each agent its own critic; mappo: a centralised critic on the global "
+                             "state; reinforce: policy gradient without a critic")
+    parser.add_argument("--eval-episodes", type=int_range("--eval-episodes", 1), default=16,
+                        help="evaluation episodes per seed and per reference agent")
+    parser.add_argument("--eval-seed", type=int_range("--eval-seed", 0, SEED_MAX), default=1000,
+                        help="seed of the evaluation episodes (the same for every trained seed and reference; "
+                             "`qin evaluate --seed` with it replays them)")
+    add_seed(parser, "base seed; seed k trains on split k")
+    parser.add_argument("--hidden", type=int_range("--hidden", 1), nargs="+", default=None, metavar="WIDTH",
+                        help="mlp-ppo hidden layer sizes (default: 64 64, SB3's; 6 gives a VQC-sized network)")
+    parser.add_argument("--lr", type=float_range("--lr", 0.0, 1.0), default=None,
+                        help="learning rate (default: 3e-3 for vqc-ppo, 3e-4 for mlp-ppo)")
+    add_overrides(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """`qin train`: check the overrides, then train (see `train_command`)."""
+    return train_command(args, scenario_overrides(args.set, [args.scenario]))
 
 
 def ppo_config(scenario: str, agent: str, steps: int, algorithm: str, overrides: Mapping[str, Any],
@@ -113,23 +156,22 @@ def plot_learning_curve(path: Path, returns: np.ndarray, steps_per_update: int, 
 def train_command(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     """Train, evaluate each seed against the baselines, write metrics, curve, checkpoints and summary."""
     from qin_env import agents
+    from qin_env.agents.checkpoint import FINAL_CHECKPOINT
     from qin_env.agents.ppo import make_policy_fn, make_train, network_param_count
     from qin_env.agents.trained import save_trained
     from qin_env.bench.evaluate import evaluate_agent
     from qin_env.params import load_params
 
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
     try:
         extra = {"hidden": tuple(args.hidden)} if getattr(args, "hidden", None) else {}
         if getattr(args, "lr", None) is not None:
-            if not 0.0 < args.lr < 1.0:
-                raise ValueError(f"--lr={args.lr} is outside the allowed range (0, 1)")
             extra["lr"] = args.lr
         config = ppo_config(args.scenario, args.agent, args.steps, args.algorithm, overrides, **extra)
         env_params = load_params(args.scenario, overrides)
     except ValueError as err:
-        raise SystemExit(f"qin train: {err}") from None
+        raise UsageError(str(err)) from None  # a --steps below one rollout
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
     steps_per_update = config.num_envs * config.num_steps
     n_updates = config.total_timesteps // steps_per_update
     print(f"training {args.agent} ({config.algorithm}) on {args.scenario}: {args.seeds} seeds x {n_updates} updates "
@@ -146,19 +188,19 @@ def train_command(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     write_tensorboard(out / "tensorboard", rows)
 
     references = {name: evaluate_agent(agents.make(name, scenario=args.scenario, overrides=overrides),
-                                       args.scenario, overrides, args.eval_episodes)["mean_return"]
+                                       args.scenario, overrides, args.eval_episodes, args.eval_seed)["mean_return"]
                   for name in ("random", "heuristic")}
     seeds = []
     for seed in tqdm(range(args.seeds), desc="evaluating seeds"):
         params = jax.tree.map(lambda x, s=seed: x[s], result["params"])
         policy = make_policy_fn(config, params)
         agent = agents.baselines.PolicyAgent(args.agent, policy, env_params)
-        evaluation = evaluate_agent(agent, args.scenario, overrides, args.eval_episodes, seed=1000 + seed)
+        evaluation = evaluate_agent(agent, args.scenario, overrides, args.eval_episodes, args.eval_seed)
         path = save_trained(out / f"checkpoint_seed{seed}.qinckpt", config, params,
                             {"seed": seed, "mean_return": evaluation["mean_return"]})
-        seeds.append({"seed": seed, "checkpoint": path.name, **evaluation})
+        seeds.append({**evaluation, "seed": seed, "eval_seed": args.eval_seed, "checkpoint": path.name})
     best = max(seeds, key=lambda s: s["mean_return"])
-    (out / "checkpoint_final.qinckpt").write_bytes((out / best["checkpoint"]).read_bytes())
+    write_atomic(out / FINAL_CHECKPOINT, (out / best["checkpoint"]).read_bytes())
     curve = plot_learning_curve(out / "learning_curve.png", metrics["episode_return"], steps_per_update, references,
                                 f"{args.agent} on {args.scenario} ({config.algorithm})")
     summary = {
@@ -167,6 +209,10 @@ def train_command(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         "env_steps_per_second": n_updates * steps_per_update * args.seeds / train_s,
         "parameters_per_agent_network": network_param_count(config),
         "references": references, "per_seed": seeds, "final_checkpoint_seed": best["seed"],
+        "evaluation": {"seed": args.eval_seed, "episodes": args.eval_episodes,
+                       "replay": f"qin evaluate --agent {args.agent} --scenario {args.scenario} --checkpoint {out} "
+                                 f"--seed {args.eval_seed} --episodes {args.eval_episodes}"
+                                 + "".join(f" --set {k}={json.dumps(v)}" for k, v in sorted(overrides.items()))},
         "mean_return": float(np.mean([s["mean_return"] for s in seeds])),
     }
     write_json(out / "summary.json", summary)
@@ -174,5 +220,9 @@ def train_command(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
           f"mean return over seeds {summary['mean_return']:.2f} (random {references['random']:.2f}, "
           f"heuristic {references['heuristic']:.2f})")
     print(f"metrics: {out / 'metrics.csv'}\nlearning curve: {curve}\n"
-          f"final checkpoint: {out / 'checkpoint_final.qinckpt'}")
+          f"final checkpoint: {out / FINAL_CHECKPOINT}")
     return 0
+
+
+COMMAND = Command("train", "train a PPO agent (vqc-ppo or mlp-ppo)", add_arguments, run,
+                  description=__doc__)

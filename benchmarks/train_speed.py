@@ -12,14 +12,13 @@ Compile time is reported apart; rates are medians over repeats of a warm, compil
 from __future__ import annotations
 
 import argparse
-import platform
-from pathlib import Path
 from typing import Any
 
 import jax
 
-from qin_env.bench.io import write_json
-from qin_env.bench.timing import median_rate, timed
+from qin_env.bench.args import HelpFormatter, add_json
+from qin_env.bench.io import publish
+from qin_env.bench.timing import machine_info, median_rate, timed
 
 
 def sb3_steps_per_s(steps: int, repeats: int) -> dict[str, Any]:
@@ -67,7 +66,7 @@ def jax_steps_per_s(network: str, steps: int, repeats: int) -> dict[str, Any]:
 def run(quick: bool = False) -> dict[str, Any]:
     """All three measurements and the ratios against the SB3 reference of this same run."""
     repeats = 3 if quick else 5
-    result: dict[str, Any] = {"quick": quick, "jax": jax.__version__, "machine": platform.platform()}
+    result: dict[str, Any] = {"quick": quick, "jax": jax.__version__, "machine": machine_info()}
     result["sb3"] = sb3_steps_per_s(1024 if quick else 4096, repeats)
     result["jax_mlp"] = jax_steps_per_s("mlp", 32 * 128 * (4 if quick else 16), repeats)
     result["jax_vqc"] = jax_steps_per_s("vqc", 32 * 128 * (4 if quick else 16), repeats)
@@ -90,15 +89,13 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Command line: run, print the table, optionally write JSON."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m qin_env.bench.train_speed", description=__doc__,
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer steps and repeats")
-    parser.add_argument("--json", type=Path, default=None, help="write all figures here (atomically)")
+    add_json(parser, "write all figures here, atomically")
     args = parser.parse_args(argv)
     result = run(args.quick)
-    print(markdown(result))
-    if args.json:
-        write_json(args.json, result)
-    return result
+    return publish(result, markdown(result), args.json)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Faces over one functional JAX core (`qin_env.core`):
 - PettingZoo: `qin_env.parallel_env(...)` and `qin_env.env(...)` (AEC);
 - Gymnasium: `gymnasium.make("qin/Orchestrator-v0")` and `"qin/Aggregator-v0"`, registered on import;
-- JAX: `qin_env.load_params`, `qin_env.core.reset`, `qin_env.core.step`.
+- JAX: `qin_env.load_params`, `qin_env.core.reset`, `qin_env.core.step`, and whole episodes under
+  `lax.scan` with `qin_env.rollout.rollout` (which also fixes how episodes split their keys).
 """
 
 from __future__ import annotations

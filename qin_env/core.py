@@ -24,6 +24,8 @@ from qin_env.sampling import binomial_approx, poisson_approx
 PLAIN, PQC, QKD, TELEPORT, SUPERDENSE = range(len(CHANNEL_MODES))
 EVE_INTERCEPT_LEVELS = (0.25, 0.5, 1.0)
 AGGREGATOR_COMPONENTS = ("channel", "payload", "keygen_share", "test_fraction", "memory_qubits", "throttle")
+ORCHESTRATOR_COMPONENTS = ("episodes", "model_qubits")  # per aggregator, aggregator 0's first
+EVE_COMPONENTS = ("target", "level")
 LATENCY_CAP_SLOTS = 100.0  # a round still queued after 100 slots is abandoned; keeps the KPI finite
 
 KPI_UNITS = {
@@ -108,6 +110,25 @@ def obs_size(params: Params, agent: str) -> int:
     if agent == "eve":
         return len(EVE_FIELDS) * params.n_aggregators + 1
     return len(AGGREGATOR_FIELDS)
+
+
+def named_action(params: Params, agent: str, **levels: int) -> jax.Array:
+    """`agent`'s action from level indices by component name (`*_COMPONENTS`); unnamed components are 0.
+
+    The orchestrator's components repeat per aggregator: `named_action(params, "orchestrator",
+    episodes=3, model_qubits=1)` sets them on every link.
+    """
+    names = {"orchestrator": ORCHESTRATOR_COMPONENTS, "eve": EVE_COMPONENTS}.get(agent, AGGREGATOR_COMPONENTS)
+    unknown = sorted(set(levels) - set(names))
+    if unknown:
+        raise ValueError(f"{agent} has no action component {', '.join(unknown)}; its components: {', '.join(names)}")
+    one = [int(levels.get(name, 0)) for name in names]
+    action = one * params.n_aggregators if agent == "orchestrator" else one
+    nvec = action_nvec(params, agent)
+    for i, (value, n) in enumerate(zip(action, nvec, strict=True)):
+        if not 0 <= value < n:
+            raise ValueError(f"{agent} {names[i % len(names)]}={value} is outside the allowed range [0, {n - 1}]")
+    return jnp.asarray(action, jnp.int32)
 
 
 def default_actions(params: Params) -> dict[str, jax.Array]:
@@ -196,33 +217,28 @@ def observations(state: State, params: Params) -> dict[str, jax.Array]:
     return {k: v.astype(jnp.float32) for k, v in obs.items()}
 
 
-def action_masks(state: State, params: Params) -> dict[str, jax.Array]:
-    """Flat boolean masks over each agent's concatenated action components.
+def action_masks(model_qubits: Any, params: Params, xp: Any = jnp) -> dict[str, Any]:
+    """Every agent's flat bool action mask [..., sum(nvec)] from the computation qubits in use [..., A].
 
-    Legacy classical aggregators can only send plain or post-quantum-encrypted payloads and have
-    no quantum memory; a quantum aggregator may not ask for more memory than its budget leaves
-    beside the computation qubits currently in use.
+    The masks depend on nothing else that changes, so a face or a policy rebuilds them from
+    `State.model_qubits` or from the aggregators' observations; `xp` is `jnp` (traceable) or `numpy`
+    (on a host). Legacy classical aggregators can only send plain or post-quantum-encrypted payloads
+    and have no quantum memory; a quantum aggregator may not ask for more memory than its budget
+    leaves beside the computation qubits in use.
     """
-    masks = {name: jnp.ones(sum(action_nvec(params, name)), bool)
-             for name in agent_names(params) if not name.startswith("aggregator_")}
-    table = aggregator_mask_table(state.model_qubits, params.is_classical, params.qubit_budget, params)
-    for i in range(params.n_aggregators):
-        masks[f"aggregator_{i}"] = table[i]
-    return masks
-
-
-def aggregator_mask_table(model_qubits: Any, is_classical: Any, qubit_budget: Any, params: Params,
-                          xp: Any = jnp) -> Any:
-    """Every aggregator's flat action mask, [A, sum(nvec)] bool, with array module `xp` (jnp, or numpy on a host)."""
-    nvec = action_nvec(params, "aggregator_0")
-    classical = xp.asarray(is_classical)[:, None]
-    channel = xp.where(classical, xp.arange(len(CHANNEL_MODES)) <= PQC, True)
-    memory = xp.arange(params.memory_levels, dtype=xp.float32)
-    free = (xp.asarray(qubit_budget) - xp.asarray(model_qubits))[:, None]
-    memory_ok = xp.where(classical, memory == 0, (memory <= free) | (memory == 0))
-    a = params.n_aggregators
-    ones = xp.ones((a, sum(nvec[1:4])), bool)
-    return xp.concatenate([channel, ones, memory_ok, xp.ones((a, nvec[5]), bool)], axis=1)
+    qubits = xp.asarray(model_qubits, xp.float32)
+    batch, a = qubits.shape[:-1], params.n_aggregators
+    nvec = dict(zip(AGGREGATOR_COMPONENTS, action_nvec(params, "aggregator_0"), strict=True))
+    quantum = ~xp.asarray(params.is_classical)[:, None]
+    free = (xp.asarray(params.qubit_budget, xp.float32) - qubits)[..., None]
+    memory = xp.arange(nvec["memory_qubits"], dtype=xp.float32)
+    allowed = {name: xp.ones((a, n), bool) for name, n in nvec.items()}
+    allowed["channel"] = quantum | (xp.arange(nvec["channel"]) <= PQC)
+    allowed["memory_qubits"] = (memory == 0) | (quantum & (memory <= free))
+    table = xp.concatenate([xp.broadcast_to(m, (*batch, a, m.shape[-1])) for m in allowed.values()], axis=-1)
+    rows = {f"aggregator_{i}": table[..., i, :] for i in range(a)}
+    return {name: rows[name] if name in rows else xp.ones((*batch, sum(action_nvec(params, name))), bool)
+            for name in agent_names(params)}
 
 
 # ---------------------------------------------------------------- step
@@ -230,7 +246,7 @@ def aggregator_mask_table(model_qubits: Any, is_classical: Any, qubit_budget: An
 def _decode(actions: dict[str, jax.Array], params: Params) -> dict[str, jax.Array]:
     """Agent dicts to per-link index arrays, each clipped into its component's range."""
     a = params.n_aggregators
-    orch = jnp.asarray(actions["orchestrator"], jnp.int32).reshape(a, 2)
+    orch = jnp.asarray(actions["orchestrator"], jnp.int32).reshape(a, len(ORCHESTRATOR_COMPONENTS))
     agg = jnp.stack([jnp.asarray(actions[f"aggregator_{i}"], jnp.int32) for i in range(a)])
     nvec_agg = jnp.asarray(action_nvec(params, "aggregator_0"))
     agg = jnp.clip(agg, 0, nvec_agg - 1)
@@ -480,7 +496,7 @@ def _step(key: jax.Array, state: State, actions: dict[str, jax.Array], params: P
     truncated = next_state.t >= params.max_steps
     terminations = {n: jnp.bool_(False) for n in names} | {"__all__": jnp.bool_(False)}
     truncations = {n: truncated for n in names} | {"__all__": truncated}
-    masks = action_masks(next_state, params)
+    masks = action_masks(next_state.model_qubits, params)
     infos: dict[str, dict[str, Any]] = {
         n: {"kpi": kpi, "reward_terms": terms, "action_mask": masks[n],
             "budget_clipped_qubits": jnp.sum(over_qubits)}

@@ -470,30 +470,22 @@ def close_human() -> None:
     _HUMAN["fig"], _HUMAN["image"] = None, None
 
 
+def _kpi_record(transition: Any) -> dict[str, Any]:
+    """What `example` keeps of each slot: the KPIs, to label the last picture."""
+    return transition.infos["orchestrator"]["kpi"]
+
+
 def example(scenario: str = "metro_qkd", steps: int = 20, overrides: dict[str, Any] | None = None,
             seed: int = 0) -> np.ndarray:
     """The picture after `steps` heuristic slots of a scenario (the one in docs/network_render.png)."""
     import jax
 
     from qin_env.policies import heuristic_policy
+    from qin_env.rollout import rollout
 
-    params_ = load_params(scenario, {"eve.mode": "stationary"} if overrides is None else overrides)
-
-    @jax.jit
-    def play(key: jax.Array, params: Params) -> tuple[core.State, dict[str, jax.Array]]:
-        obs, state = core.reset(key, params)
-
-        def body(carry: tuple, k: jax.Array) -> tuple:
-            obs, state = carry
-            k_act, k_step = jax.random.split(k)
-            obs, state, _, _, _, infos = core.step(k_step, state, heuristic_policy(k_act, obs, params), params)
-            return (obs, state), infos["orchestrator"]["kpi"]
-
-        (_, state), kpis = jax.lax.scan(body, (obs, state), jax.random.split(key, steps))
-        return state, jax.tree.map(lambda x: x[-1], kpis)
-
-    state, kpi = play(jax.random.PRNGKey(seed), params_)
-    return render_rgb(state, params_, {k: float(v) for k, v in kpi.items()})
+    params = load_params(scenario, {"eve.mode": "stationary"} if overrides is None else overrides)
+    kpis, state = jax.jit(lambda key: rollout(heuristic_policy, params, key, _kpi_record, steps))(jax.random.key(seed))
+    return render_rgb(state, params, {k: float(v[-1]) for k, v in kpis.items()})
 
 
 if __name__ == "__main__":  # python -m qin_env.render [scenario] [steps] [out.png]

@@ -14,6 +14,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import qin_env  # noqa: F401  (registers the env ids)
 from qin_env import core
 from qin_env.faces.gymnasium import AggregatorEnv, OrchestratorEnv
+from qin_env.params import CHANNEL_MODES
 
 ENV_IDS = ["qin/Orchestrator-v0", "qin/Aggregator-v0"]
 
@@ -99,7 +100,9 @@ def test_step_returns_documented_types_and_info() -> None:
 def test_classical_aggregator_mask_forbids_quantum_channels() -> None:
     env = AggregatorEnv(aggregator_index=2)  # metro_qkd lists aggregator 2 as classical
     _, info = env.reset(seed=0)
-    np.testing.assert_array_equal(info["action_mask"][:5], [1, 1, 0, 0, 0])
+    nvec = core.action_nvec(env.params, env.agent)
+    parts = dict(zip(core.AGGREGATOR_COMPONENTS, np.split(info["action_mask"], np.cumsum(nvec)[:-1]), strict=True))
+    np.testing.assert_array_equal(parts["channel"], np.arange(len(CHANNEL_MODES)) <= core.PQC)  # plain and pqc only
 
 
 def test_episode_truncates_after_max_episode_steps() -> None:

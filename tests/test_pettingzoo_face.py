@@ -23,10 +23,13 @@ from pettingzoo.test import (
 
 import qin_env
 from qin_env import core
+from qin_env.faces import _host
 from qin_env.faces import pettingzoo as face
+from qin_env.params import CHANNEL_MODES
 
 SCENARIOS = ["metro_qkd", "adversarial_eve", "many_to_one_fusion"]
 SHORT = 6  # slots per episode in the API tests: every test also runs through truncation
+CLASSICAL_CHANNELS = np.arange(len(CHANNEL_MODES)) <= core.PQC  # a legacy classical node: plain and pqc only
 
 
 def random_actions(env: face.QINParallelEnv, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -213,7 +216,7 @@ def test_classical_aggregator_mask_allows_only_plain_and_pqc():
     env = qin_env.parallel_env("metro_qkd", max_cycles=SHORT)  # aggregator 2 is legacy classical
     _, infos = env.reset(seed=0)
     channel = infos["aggregator_2"]["action_mask"][0]
-    np.testing.assert_array_equal(channel, [1, 1, 0, 0, 0])
+    np.testing.assert_array_equal(channel, CLASSICAL_CHANNELS)
 
 
 def test_a_mask_changed_by_the_user_does_not_reach_later_steps():
@@ -221,7 +224,24 @@ def test_a_mask_changed_by_the_user_does_not_reach_later_steps():
     _, infos = env.reset(seed=0)
     infos["aggregator_2"]["action_mask"][0][:] = 0
     _, infos = env.reset(seed=0)  # same widths: the face's cached mask
-    np.testing.assert_array_equal(infos["aggregator_2"]["action_mask"][0], [1, 1, 0, 0, 0])
+    np.testing.assert_array_equal(infos["aggregator_2"]["action_mask"][0], CLASSICAL_CHANNELS)
+
+
+def test_host_transfer_returns_every_leaf_with_its_shape_dtype_and_value():
+    tree = {"obs": jnp.arange(6, dtype=jnp.float32).reshape(2, 3), "done": jnp.array([True, False]),
+            "slot": jnp.int32(7), "kpi": (jnp.float32(0.1), jnp.zeros(0, jnp.float32))}
+    packed = jax.jit(_host.pack)(tree)
+    host = packed.unpack()
+    assert jax.tree.structure(host) == jax.tree.structure(tree)
+    for ours, theirs in zip(jax.tree.leaves(host), jax.tree.leaves(tree), strict=True):
+        assert isinstance(ours, np.ndarray) and ours.dtype == theirs.dtype and ours.shape == theirs.shape
+        np.testing.assert_array_equal(ours, np.asarray(theirs))
+    assert jax.jit(lambda t: _host.pack(t))(tree).layout is packed.layout  # one layout per structure and shapes
+
+
+def test_host_transfer_refuses_leaves_float32_cannot_carry():
+    with pytest.raises(TypeError, match="float32 round trip"):
+        _host.pack({"key": jax.random.key(0)})
 
 
 def test_wrong_shape_action_raises_naming_the_agent():
@@ -237,11 +257,11 @@ def test_out_of_space_action_raises_naming_agent_value_and_space():
     env = qin_env.parallel_env(max_cycles=SHORT)
     env.reset(seed=0)
     actions = {a: np.zeros_like(env.action_space(a).nvec) for a in env.agents}
-    actions["aggregator_1"] = np.array([9, 0, 0, 0, 0, 0])
+    actions["aggregator_1"][core.AGGREGATOR_COMPONENTS.index("channel")] = len(CHANNEL_MODES) + 4
     space = str(env.action_space("aggregator_1"))
     with pytest.raises(ValueError) as err:
         env.step(actions)
-    assert str(err.value) == f"action for aggregator_1 = [9 0 0 0 0 0] is outside {space}"
+    assert str(err.value) == f"action for aggregator_1 = {actions['aggregator_1']} is outside {space}"
 
 
 def test_non_integer_action_raises():

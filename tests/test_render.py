@@ -9,21 +9,17 @@ import matplotlib
 import numpy as np
 import pytest
 
-from qin_env import core, list_scenarios, render
+from qin_env import list_scenarios, render
 from qin_env.params import load_params
 from qin_env.policies import heuristic_policy
+from qin_env.rollout import rollout
 
 
 def _played(scenario: str, steps: int = 3, overrides: dict | None = None):
     """(state, params, kpi) after a few heuristic steps."""
     params = load_params(scenario, overrides)
-    obs, state = core.reset(jax.random.PRNGKey(0), params)
-    key = jax.random.PRNGKey(1)
-    for _ in range(steps):
-        key, k_act, k_step = jax.random.split(key, 3)
-        obs, state, _, _, _, infos = core.step(k_step, state, heuristic_policy(k_act, obs, params), params)
-    kpi = {name: float(v) for name, v in infos["orchestrator"]["kpi"].items()}
-    return state, params, kpi
+    records, state = rollout(heuristic_policy, params, jax.random.key(0), steps=steps)
+    return state, params, {name: float(v[-1]) for name, v in records["kpi"].items()}
 
 
 @pytest.fixture(scope="module")

@@ -54,11 +54,12 @@ def _train_jax_ppo(agent: str, scenario: str, budget: dict[str, int], out: Path)
 
 def _train_sb3(scenario: str, budget: dict[str, int], out: Path) -> dict[str, Any]:
     from qin_env.agents.baselines import SB3PPOAgent
+    from qin_env.agents.checkpoint import FINAL_CHECKPOINT
 
     agent = SB3PPOAgent(scenario=scenario, seed=0)
     start = time.perf_counter()
     agent.train(budget["steps"])
-    agent.save(out / "checkpoint_final.qinckpt")
+    agent.save(out / FINAL_CHECKPOINT)
     return {"train_seconds": time.perf_counter() - start}
 
 
@@ -83,6 +84,7 @@ def pin_circuit_width(path: Path) -> bool:
 
 def make_entry(agent: str, scenario: str, root: Path = ENTRIES_DIR) -> dict[str, Any]:
     """Train one entry with its agent's fixed budget and install it atomically; returns its manifest record."""
+    from qin_env.agents.checkpoint import FINAL_CHECKPOINT
     from qin_env.bench.io import write_atomic
 
     budget = BUDGETS[agent]
@@ -91,8 +93,8 @@ def make_entry(agent: str, scenario: str, root: Path = ENTRIES_DIR) -> dict[str,
         out = Path(tmp)
         summary = _train_sb3(scenario, budget, out) if agent == "sb3-ppo" else _train_jax_ppo(
             agent, scenario, budget, out)
-        pin_circuit_width(out / "checkpoint_final.qinckpt")
-        data = (out / "checkpoint_final.qinckpt").read_bytes()
+        pin_circuit_width(out / FINAL_CHECKPOINT)
+        data = (out / FINAL_CHECKPOINT).read_bytes()
     path = write_atomic(entry_path(agent, scenario, root), data)
     return {
         "checkpoint": str(path.relative_to(root)), "sha256": hashlib.sha256(data).hexdigest(),
@@ -129,12 +131,15 @@ def _pin_existing(root: Path) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Train every requested entry that is missing (or all of them with --force)."""
+    from qin_env.bench.args import HelpFormatter, comma_names
     from qin_env.params import list_scenarios
 
     parser = argparse.ArgumentParser(prog="python -m qin_env.bench.entries.make_entries", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--agents", default=",".join(BUDGETS), help=f"comma-separated, of {', '.join(BUDGETS)}")
-    parser.add_argument("--scenarios", default=",".join(list_scenarios()), help="comma-separated scenario names")
+                                     formatter_class=HelpFormatter)
+    parser.add_argument("--agents", type=comma_names("--agents"), default=list(BUDGETS),
+                        help=f"comma-separated, of {', '.join(BUDGETS)} (default: all)")
+    parser.add_argument("--scenarios", type=comma_names("--scenarios"), default=list(list_scenarios()),
+                        help="comma-separated scenario names (default: all)")
     parser.add_argument("--force", action="store_true", help="retrain entries that already exist")
     parser.add_argument("--root", type=Path, default=ENTRIES_DIR, help="entries folder (default: this one)")
     parser.add_argument("--pin-existing", action="store_true", help="pin the circuit width of installed vqc-ppo "
@@ -142,8 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.pin_existing:
         return _pin_existing(args.root)
-    agents = [a for a in args.agents.split(",") if a]
-    scenarios = [s for s in args.scenarios.split(",") if s]
+    agents, scenarios = args.agents, args.scenarios
     if bad := [a for a in agents if a not in BUDGETS]:
         parser.error(f"--agents: {bad} not trainable here; allowed: {', '.join(BUDGETS)}")
     if bad := [s for s in scenarios if s not in list_scenarios()]:

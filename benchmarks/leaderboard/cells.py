@@ -6,10 +6,10 @@ the seed, the number of episodes and the qin-env version. The file `DIR/cells/<h
 written atomically and carries a SHA-256 of its own content, so a truncated, edited or foreign
 file is reported and recomputed, never trusted.
 
-The evaluation follows `qin_env.bench.evaluate.evaluate_agent` (episode keys
-`split(PRNGKey(seed), episodes)`, true team reward, KPIs averaged over the episode's slots) and
-keeps per-episode KPIs; compiled functions are cached per agent and scenario in the process, so
-the seeds of one agent on one scenario compile once (also inside a long-lived Ray worker).
+The evaluation is `qin_env.bench.evaluate.evaluate_agent`'s (the episodes of `qin_env.rollout`,
+true team reward, KPIs averaged over the episode's slots) and keeps per-episode KPIs; compiled
+functions are cached per agent and scenario in the process, so the seeds of one agent on one
+scenario compile once (also inside a long-lived Ray worker).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import jax
 import numpy as np
 
 CELL_FORMAT = "qin-leaderboard-cell/1"
@@ -182,6 +181,7 @@ def param_count(agent: Any, checkpoint: str | None) -> int | None:
 def _prepared(task: CellTask) -> dict[str, Any]:
     """The agent of a task with its environment params and compiled episode function, cached per process."""
     from qin_env import agents
+    from qin_env.bench.evaluate import agent_episodes
     from qin_env.params import load_params
 
     cache_key = (task.agent, task.checkpoint, task.scenario, task.overrides, task.episodes)
@@ -191,56 +191,21 @@ def _prepared(task: CellTask) -> dict[str, Any]:
         overrides = dict(task.overrides)
         agent = agents.make(task.agent, scenario=task.scenario, overrides=overrides, checkpoint=task.checkpoint)
         params = load_params(task.scenario, overrides)
-        policy_fn = getattr(agent, "policy_fn", None)
-        run = _compiled(policy_fn, params) if policy_fn is not None else _stepwise(agent, params)
+        run = agent_episodes(agent, params, progress=False)
         _AGENTS[cache_key] = {"agent": agent, "params": params, "run": run,
                               "param_count": param_count(agent, task.checkpoint)}
     return _AGENTS[cache_key]
 
 
-def _compiled(policy_fn: Any, params: Any) -> Any:
-    """Whole episodes under lax.scan, vmapped over episode keys (evaluate_agent's compiled path), on the host."""
-    from qin_env.bench.evaluate import compiled_episodes
-
-    run = compiled_episodes(policy_fn, params)
-    return lambda keys: jax.device_get(run(keys))
-
-
-def _stepwise(agent: Any, params: Any) -> Any:
-    """Episodes one `act` call per slot, for agents without a jit-able policy (e.g. stable-baselines3)."""
-    from qin_env import core
-
-    step = jax.jit(lambda k, s, a: core.step(k, s, a, params))
-    reset = jax.jit(lambda k: core.reset(k, params))
-
-    def run(keys: jax.Array) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        returns, kpis = [], []
-        for key in keys:
-            if hasattr(agent, "reset"):
-                agent.reset(params)
-            obs, state = reset(key)
-            rewards, slots = [], []
-            for k in jax.device_get(jax.vmap(jax.random.split)(jax.random.split(key, params.max_steps))):
-                actions = agent.act(k[0], jax.device_get(obs))
-                obs, state, reward, _, _, infos = step(k[1], state, actions)
-                rewards.append(reward["orchestrator"])
-                slots.append(infos["orchestrator"]["kpi"])
-            rewards, slots = jax.device_get((rewards, slots))  # one transfer per episode, not per slot
-            returns.append(float(np.sum(np.asarray(rewards, np.float64))))
-            kpis.append({n: float(np.mean([slot[n] for slot in slots], dtype=np.float64)) for n in slots[0]})
-        return np.asarray(returns), {n: np.asarray([k[n] for k in kpis]) for n in kpis[0]}
-
-    return run
-
-
 def evaluate_cell(task: CellTask) -> dict[str, Any]:
     """Per-episode true returns and KPIs of one cell (importable by name, so Ray can ship it)."""
+    from qin_env.rollout import episode_summary, seed_keys
+
     start = time.perf_counter()
     prepared = _prepared(task)
     if hasattr(prepared["agent"], "reset"):
         prepared["agent"].reset(prepared["params"])
-    keys = jax.random.split(jax.random.PRNGKey(task.seed), task.episodes)
-    returns, kpis = prepared["run"](keys)
+    returns, kpis = episode_summary(prepared["run"](seed_keys(task.seed, task.episodes)))
     return {
         "returns": [float(r) for r in np.asarray(returns, np.float64)],
         "kpis": {name: [float(v) for v in np.asarray(values, np.float64)] for name, values in sorted(kpis.items())},

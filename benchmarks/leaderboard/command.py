@@ -5,95 +5,73 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
-import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from qin_env.bench.args import (
+    Command,
+    UsageError,
+    add_overrides,
+    comma_names,
+    command_parser,
+    int_range,
+    main_of,
+    scenario_overrides,
+)
 from qin_env.bench.leaderboard import references as refs
 from qin_env.bench.leaderboard.cells import CellTask, file_sha256, make_task, package_version, plugin_source_sha256
 from qin_env.bench.leaderboard.runner import BACKENDS, RunReport, run_cells
 from qin_env.bench.leaderboard.specs import AgentSpec, check_agent_name, checkpoint_metadata, parse_agent, place
+from qin_env.bench.timing import machine_info
 
 DEFAULT_SEEDS, DEFAULT_EPISODES = 10, 32
 QUICK_SEEDS, QUICK_EPISODES = 5, 4
 
 
-def _int_in_range(flag: str, low: int, high: int | None = None):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag}={text!r} is not an integer") from None
-        if value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"{flag}={value} is outside the allowed range [{low}, {high or 'inf'}]")
-        return value
-
-    return parse
+DESCRIPTION = """\
+Evaluate agents x scenarios x seeds on the true team reward; normalised IQM with stratified
+bootstrap CIs; results.json, LEADERBOARD.md, leaderboard.html and plots in --out. Finished
+cells are cached: rerun to resume (docs/leaderboard.md)."""
 
 
-def _names(flag: str):
-    def parse(text: str) -> list[str]:
-        names = [n.strip() for n in text.split(",") if n.strip()]
-        if not names:
-            raise argparse.ArgumentTypeError(f"{flag}={text!r} names nothing; give a comma-separated list")
-        return names
-
-    return parse
-
-
-def build_parser(prog: str = "qin leaderboard") -> argparse.ArgumentParser:
-    """The leaderboard's own argument parser (`qin leaderboard --help`)."""
-    p = argparse.ArgumentParser(prog=prog, description="Evaluate agents x scenarios x seeds on the true team reward; "
-                                "normalised IQM with stratified bootstrap CIs; results.json, LEADERBOARD.md, "
-                                "leaderboard.html and plots in --out. Finished cells are cached: rerun to resume.")
-    p.add_argument("--agents", type=_names("--agents"), default=None,
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of `qin leaderboard`."""
+    p.add_argument("--agents", type=comma_names("--agents"), default=None,
                    help="comma-separated agent names (default: every registered agent and installed plug-in)")
     p.add_argument("--agent", action="append", default=[], metavar="NAME[@CHECKPOINT]",
                    help="add an entry, repeatable: a registered name, plug-in or module:Class, optionally with a "
-                        "checkpoint file, `qin train` folder or folder of <scenario>.qinckpt after '@'")
-    p.add_argument("--scenarios", type=_names("--scenarios"), default=None, help="comma-separated (default: all)")
-    p.add_argument("--seeds", type=_int_in_range("--seeds", 1, 1000), default=None,
-                   help=f"runs per agent and scenario, seeds 0..N-1 (default {DEFAULT_SEEDS}, --quick {QUICK_SEEDS})")
-    p.add_argument("--episodes", type=_int_in_range("--episodes", 1, 10_000), default=None,
-                   help=f"episodes per run (default {DEFAULT_EPISODES}, --quick {QUICK_EPISODES})")
+                        "checkpoint file, `qin train` folder or folder of <scenario>.qinckpt after '@' "
+                        "(default: none)")
+    p.add_argument("--scenarios", type=comma_names("--scenarios"), default=None,
+                   help="comma-separated scenario names (default: all)")
+    p.add_argument("--seeds", type=int_range("--seeds", 1, 1000), default=None,
+                   help=f"runs per agent and scenario, seeds 0..N-1 (default: {DEFAULT_SEEDS}; "
+                        f"with --quick {QUICK_SEEDS})")
+    p.add_argument("--episodes", type=int_range("--episodes", 1, 10_000), default=None,
+                   help=f"episodes per run (default: {DEFAULT_EPISODES}; with --quick {QUICK_EPISODES})")
     p.add_argument("--quick", action="store_true", help=f"{QUICK_SEEDS} seeds x {QUICK_EPISODES} episodes")
-    p.add_argument("--out", type=Path, default=None, help="output folder (required except with "
-                   "--regenerate-references); its cells/ cache makes reruns resume")
-    p.add_argument("--backend", choices=BACKENDS, default="local", help="where cells run (default local)")
-    p.add_argument("--ray-address", default=None, help="existing Ray cluster (with --backend ray); default: "
-                   "start a local instance")
-    p.add_argument("--ray-cpus", type=_int_in_range("--ray-cpus", 1), default=None,
+    p.add_argument("--out", type=Path, default=None, help="output folder, its cells/ cache makes reruns resume "
+                   "(default: none; required except with --regenerate-references)")
+    p.add_argument("--backend", choices=BACKENDS, default="local", help="where cells run")
+    p.add_argument("--ray-address", default=None, help="existing Ray cluster, with --backend ray (default: start "
+                   "a local instance)")
+    p.add_argument("--ray-cpus", type=int_range("--ray-cpus", 1), default=None,
                    help="CPUs of a local Ray instance (default: all)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="scenario override, repeatable")
-    p.add_argument("--references", type=Path, default=None, help="reference scores file (default "
+    add_overrides(p)
+    p.add_argument("--references", type=Path, default=None, help="reference scores file (default: "
                    "scenarios/references.json)")
     p.add_argument("--regenerate-references", action="store_true",
                    help="re-evaluate random and the heuristic and rewrite the reference scores, then stop")
-    p.add_argument("--bootstrap-reps", type=_int_in_range("--bootstrap-reps", 100, 1_000_000), default=2000)
-    p.add_argument("--top", type=_int_in_range("--top", 2, 20), default=4,
-                   help="agents compared pairwise by probability of improvement (default 4)")
+    p.add_argument("--bootstrap-reps", type=int_range("--bootstrap-reps", 100, 1_000_000), default=2000,
+                   help="bootstrap resamples of every confidence interval")
+    p.add_argument("--top", type=int_range("--top", 2, 20), default=4,
+                   help="agents compared pairwise by probability of improvement")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p
-
-
-def _overrides(parser: argparse.ArgumentParser, pairs: Sequence[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not key.strip():
-            parser.error(f"--set {pair!r} must look like KEY=VALUE, e.g. episode.max_steps=50")
-        try:
-            out[key.strip()] = tomllib.loads(f"v = {text.strip()}")["v"]
-        except tomllib.TOMLDecodeError:
-            out[key.strip()] = text.strip()  # a bare word such as stationary
-    return out
 
 
 @dataclasses.dataclass
@@ -109,24 +87,20 @@ class Settings:
     args: argparse.Namespace
 
 
-def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Settings:
+def settings_of(args: argparse.Namespace) -> Settings:
+    """Validate the parsed flags into `Settings` (UsageError naming the flag)."""
     from qin_env import agents
-    from qin_env.params import list_scenarios, load_config
+    from qin_env.params import list_scenarios
 
     valid_scenarios = list(list_scenarios())
     scenarios = args.scenarios or valid_scenarios
     if bad := [s for s in scenarios if s not in valid_scenarios]:
-        parser.error(f"--scenarios: unknown {', '.join(bad)}; valid scenarios: {', '.join(valid_scenarios)}")
+        raise UsageError(f"--scenarios: unknown {', '.join(bad)}; valid scenarios: {', '.join(valid_scenarios)}")
     if args.ray_address and args.backend != "ray":
-        parser.error("--ray-address needs --backend ray")
+        raise UsageError("--ray-address needs --backend ray")
     if args.out is None and not args.regenerate_references:
-        parser.error("--out DIR is required")
-    overrides = _overrides(parser, args.set)
-    for scenario in scenarios:
-        try:
-            load_config(scenario, overrides)
-        except ValueError as exc:
-            parser.error(f"--set: {exc} (scenario {scenario})")
+        raise UsageError("--out DIR is required")
+    overrides = scenario_overrides(args.set, scenarios)
     specs = []
     names = args.agents if args.agents is not None else list(agents.list_agents())
     try:
@@ -135,14 +109,22 @@ def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Sett
             check_agent_name(spec.agent)
             specs.append(spec)
     except ValueError as exc:
-        parser.error(f"--agents/--agent: {exc}")
+        raise UsageError(f"--agents/--agent: {exc}") from None
     labels = [s.label for s in specs]
     if dupes := sorted({x for x in labels if labels.count(x) > 1}):
-        parser.error(f"--agents/--agent: entries named twice: {', '.join(dupes)}")
+        raise UsageError(f"--agents/--agent: entries named twice: {', '.join(dupes)}")
     seeds = args.seeds or (QUICK_SEEDS if args.quick else DEFAULT_SEEDS)
     episodes = args.episodes or (QUICK_EPISODES if args.quick else DEFAULT_EPISODES)
     return Settings(specs, scenarios, list(range(seeds)), episodes, overrides, args.references or refs.default_path(),
                     args)
+
+
+def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Settings:
+    """`settings_of`, a refused flag reported by `parser` (exit status 2)."""
+    try:
+        return settings_of(args)
+    except UsageError as err:
+        parser.error(str(err))
 
 
 def _git_commit() -> str:
@@ -155,15 +137,6 @@ def _git_commit() -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")
-
-
-def _hardware() -> dict[str, Any]:
-    import jax
-
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None
-    return {"platform": platform.platform(), "machine": platform.machine(), "processor": platform.processor(),
-            "cpus": os.cpu_count(), "memory_bytes": memory, "python": platform.python_version(),
-            "jax": jax.__version__, "jax_devices": [str(d) for d in jax.devices()]}
 
 
 def _scenario_hashes(scenarios: Sequence[str], overrides: dict[str, Any]) -> dict[str, str]:
@@ -259,7 +232,7 @@ def _metadata(settings: Settings, hashes: dict[str, str], run_plan: Plan, report
     failed = [f"{label} on {s} seed {k}: {report.failed[t.digest]}" for (label, s, k), t in run_plan.tasks.items()
               if t.digest in report.failed]
     return {
-        "qin_env_version": package_version(), "git_commit": _git_commit(), "hardware": _hardware(),
+        "qin_env_version": package_version(), "git_commit": _git_commit(), "hardware": machine_info(),
         "started": started, "finished": _now(), "wall_seconds": round(wall_s, 1), "command": sys.argv,
         "backend": args.backend, "ray_address": args.ray_address, "seeds": settings.seeds,
         "episodes": settings.episodes, "scenarios": settings.scenarios, "overrides": settings.overrides,
@@ -329,13 +302,24 @@ def run(settings: Settings, log: Any = print) -> int:
     return 1 if report.failed else 0
 
 
-def main(argv: Sequence[str] | None = None, prog: str = "qin leaderboard") -> int:
-    """Entry point of `qin leaderboard` (and `python -m qin_env.bench.leaderboard`)."""
-    parser = build_parser(prog)
-    args = parser.parse_args(argv)
-    args.prog = prog
-    settings = _settings(parser, args)
+def run_command(args: argparse.Namespace) -> int:
+    """`qin leaderboard`: validate the flags, then regenerate the references or run the leaderboard."""
+    settings = settings_of(args)
     return regenerate(settings) if args.regenerate_references else run(settings)
 
 
-__all__ = ["build_parser", "main", "plan", "regenerate", "run"]
+COMMAND = Command("leaderboard", "evaluate agents on scenarios: IQM with bootstrap CIs", add_arguments, run_command,
+                  description=DESCRIPTION)
+
+
+def build_parser(prog: str = "qin leaderboard") -> argparse.ArgumentParser:
+    """The leaderboard's own argument parser (`qin leaderboard --help`)."""
+    return command_parser(COMMAND, prog)
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "qin leaderboard") -> int:
+    """Entry point of `qin leaderboard` (and `python -m qin_env.bench.leaderboard`)."""
+    return main_of(COMMAND, argv, prog)
+
+
+__all__ = ["COMMAND", "add_arguments", "build_parser", "main", "plan", "regenerate", "run", "run_command"]

@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from qin_env.agents.checkpoint import FINAL_CHECKPOINT
+
 ENTRIES_DIR = Path(__file__).resolve().parent.parent / "entries"
 TRAINED_AGENTS = ("vqc-ppo", "mlp-ppo", "sb3-ppo")
-FINAL_CHECKPOINT = "checkpoint_final.qinckpt"
 
 
 @dataclasses.dataclass(frozen=True)

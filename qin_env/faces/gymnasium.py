@@ -62,17 +62,16 @@ Version history
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import gymnasium
 import jax
-import jax.numpy as jnp
 import numpy as np
 from gymnasium import spaces
 
 from qin_env import core
+from qin_env.faces import _host
 from qin_env.params import DEFAULT_SCENARIO, Params, load_config, load_params
 from qin_env.policies import POLICIES
 
@@ -82,22 +81,23 @@ __all__ = ["AggregatorEnv", "OrchestratorEnv"]
 
 
 @functools.partial(jax.jit, static_argnames=("agent",))
-def _team_reset(key: jax.Array, params: Params, agent: str) -> tuple[jax.Array, core.State, dict, tuple]:
-    """Start an episode; returns (next key, state, every agent's obs, what the host needs)."""
+def _team_reset(key: jax.Array, params: Params, agent: str) -> tuple[jax.Array, core.State, dict, _host.Packed]:
+    """Start an episode; returns (next key, state, every agent's obs, what the host needs: obs, action mask)."""
     key, key_reset = jax.random.split(key)
     obs, state = core.reset(key_reset, params)
-    mask = core.action_masks(state, params)[agent]
-    return key, state, obs, (obs[agent], mask)
+    mask = core.action_masks(state.model_qubits, params)[agent]
+    return key, state, obs, _host.pack((obs[agent], mask))
 
 
-def _team_transition(
+@functools.partial(jax.jit, static_argnames=("agent", "others"))
+def _team_step(
     key: jax.Array, state: core.State, obs: dict[str, jax.Array], action: jax.Array, params: Params,
     agent: str, others: Policy,
-) -> tuple[jax.Array, core.State, dict, tuple]:
+) -> tuple[jax.Array, core.State, dict, _host.Packed]:
     """The fixed policy plays everyone, `action` replaces `agent`'s, then one slot of the core.
 
-    Returns (next key, state, every agent's obs, what the host needs: agent's obs, reward,
-    terminated, truncated, kpi, reward terms, action mask).
+    Returns (next key, state, every agent's obs, what the host needs, packed for one transfer:
+    agent's obs, reward, terminated, truncated, kpi, reward terms, action mask).
     """
     key, key_policy, key_step = jax.random.split(key, 3)
     actions = {**others(key_policy, obs, params), agent: action}
@@ -105,47 +105,7 @@ def _team_transition(
     info = infos[agent]
     host = (obs[agent], rewards[agent], terms["__all__"], truncs["__all__"], info["kpi"], info["reward_terms"],
             info["action_mask"])
-    return key, state, obs, host
-
-
-@functools.partial(jax.jit, static_argnames=("agent", "others"))
-def _team_step(
-    key: jax.Array, state: core.State, obs: dict[str, jax.Array], action: jax.Array, params: Params,
-    agent: str, others: Policy,
-) -> tuple[jax.Array, core.State, dict, jax.Array]:
-    """`_team_transition` with the host part packed into one float32 vector: one transfer per step.
-
-    Every packed value is float32, bool or a small int, so the float32 round trip is exact.
-    """
-    key, state, obs, host = _team_transition(key, state, obs, action, params, agent, others)
-    packed = jnp.concatenate([jnp.ravel(x).astype(jnp.float32) for x in jax.tree.leaves(host)])
-    return key, state, obs, packed
-
-
-# (agent, others, params treedef) -> (host treedef, [(start, stop, shape, dtype)] of each packed leaf)
-_LAYOUTS: dict[tuple, tuple[Any, list[tuple[int, int, tuple[int, ...], np.dtype]]]] = {}
-
-
-def _host_layout(state: core.State, obs: dict, action: np.ndarray, params: Params, agent: str,
-                 others: Policy) -> tuple[Any, list[tuple[int, int, tuple[int, ...], np.dtype]]]:
-    """Where each host value lies in the packed vector, traced once per compiled step."""
-    cache_key = (agent, others, jax.tree.structure(params))
-    if cache_key not in _LAYOUTS:
-        shapes = jax.eval_shape(functools.partial(_team_transition, agent=agent, others=others),
-                                jax.random.key(0), state, obs, action, params)[3]
-        leaves, treedef = jax.tree.flatten(shapes)
-        slots, start = [], 0
-        for leaf in leaves:
-            size = math.prod(leaf.shape)
-            slots.append((start, start + size, leaf.shape, np.dtype(leaf.dtype)))
-            start += size
-        _LAYOUTS[cache_key] = treedef, slots
-    return _LAYOUTS[cache_key]
-
-
-def _unpack(packed: np.ndarray, layout: tuple[Any, list[tuple[int, int, tuple[int, ...], np.dtype]]]) -> Any:
-    treedef, slots = layout
-    return jax.tree.unflatten(treedef, [packed[a:b].reshape(shape).astype(dtype) for a, b, shape, dtype in slots])
+    return key, state, obs, _host.pack(host)
 
 
 def _merge_overrides(overrides: Mapping[str, Any] | None, max_episode_steps: int | None) -> dict[str, Any]:
@@ -199,27 +159,25 @@ class _SingleAgentView(gymnasium.Env):
         super().reset(seed=seed)
         key = jax.random.key(int(self.np_random.integers(0, 2**32 - 1)))
         self._key, self._state, self._obs, host = self._reset_fn(key, self.params)
-        obs, mask = jax.device_get(host)
+        obs, mask = host.unpack()  # obs is a read-only view of the transfer buffer: copied below for the caller
         self._kpi = None
         if self.render_mode == "human":
             self.render()
-        return np.asarray(obs, np.float32), {"action_mask": np.asarray(mask, np.int8)}
+        return np.array(obs, np.float32), {"action_mask": np.asarray(mask, np.int8)}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Play one slot: the fixed policy acts for the others, `action` for this agent."""
         if self._state is None:
             raise RuntimeError(f"{type(self).__name__}: call reset() before step()")
         act = self._check_action(action)
-        layout = _host_layout(self._state, self._obs, act, self.params, self.agent, self.others)
-        self._key, self._state, self._obs, packed = self._step_fn(self._key, self._state, self._obs, act,
-                                                                  self.params)
-        obs, reward, terminated, truncated, kpi, terms, mask = _unpack(jax.device_get(packed), layout)
+        self._key, self._state, self._obs, host = self._step_fn(self._key, self._state, self._obs, act, self.params)
+        obs, reward, terminated, truncated, kpi, terms, mask = host.unpack()
         self._kpi = {k: float(v) for k, v in kpi.items()}
         info = {"kpi": dict(self._kpi), "reward_terms": {k: float(v) for k, v in terms.items()},
                 "action_mask": np.asarray(mask, np.int8)}
         if self.render_mode == "human":
             self.render()
-        return np.asarray(obs, np.float32), float(reward), bool(terminated), bool(truncated), info
+        return np.array(obs, np.float32), float(reward), bool(terminated), bool(truncated), info
 
     def _check_action(self, action: Any) -> np.ndarray:
         """The action as int32, or a ValueError naming the agent and its space."""

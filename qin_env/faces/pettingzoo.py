@@ -146,6 +146,7 @@ from pettingzoo import AECEnv, ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec
 
 from qin_env import core
+from qin_env.faces import _host
 from qin_env.params import DEFAULT_SCENARIO, Params, config_hash, load_config, params_from_config
 
 _KERNEL_CACHE_SIZE = 32  # configurations whose compiled kernels stay cached
@@ -158,13 +159,31 @@ def _slices(start: int, sizes: list[int]) -> list[slice]:
     return [slice(int(e - size), int(e)) for e, size in zip(ends, sizes, strict=True)]
 
 
-class _Layout:
-    """Where each value lies in the one float32 vector a kernel sends to the host.
+class _ResetHost(NamedTuple):
+    """What a reset hands to Python."""
 
-    A step's vector is [observations | rewards | terminations | truncations | kpi | reward terms |
-    clipped qubits | computation qubits]; a reset's is [observations | computation qubits]. The action
-    masks are rebuilt from the computation qubits on the host (`masks`): in the compiled step they
-    ran apart from the main chain and, with a second job on the cores, tripled its median time.
+    obs: jax.Array  # every agent's observation, concatenated in agent order
+    model_qubits: jax.Array  # [A], from which the host rebuilds the action masks
+
+
+class _StepHost(NamedTuple):
+    """What a step hands to Python; per-agent values are in agent order."""
+
+    obs: jax.Array
+    rewards: jax.Array
+    terminations: jax.Array
+    truncations: jax.Array
+    kpi: jax.Array  # in `_Layout.kpi_names` order
+    reward_terms: jax.Array  # in `_Layout.term_names` order
+    clipped: jax.Array  # budget-clipped qubits
+    model_qubits: jax.Array
+
+
+class _Layout:
+    """Where each agent's values lie in the flat vectors of a configuration, and its action masks.
+
+    The action masks are rebuilt from the computation qubits on the host (`masks`): in the compiled
+    step they ran apart from the main chain and, with a second job on the cores, tripled its median time.
     """
 
     def __init__(self, params: Params, infos: dict[str, Any]) -> None:
@@ -176,37 +195,24 @@ class _Layout:
         found = infos[self.agents[0]]["kpi"]
         self.kpi_names = [k for k in core.KPI_UNITS if k in found] + sorted(set(found) - set(core.KPI_UNITS))
         self.term_names = list(infos[self.agents[0]]["reward_terms"])
-        n = len(self.agents)
         self.obs_slices = _slices(0, self.obs_sizes)
         self.n_obs = self.obs_slices[-1].stop
         self.action_slices = _slices(0, [len(v) for v in self.nvecs])
-        self.mask_slices = _slices(0, [int(v.sum()) for v in self.nvecs])  # within the mask section
+        self.mask_slices = _slices(0, [int(v.sum()) for v in self.nvecs])  # within the concatenated masks
         self.component_slices = [_slices(0, v.tolist()) for v in self.nvecs]  # within one agent's mask
-        self.rewards, self.terms, self.truncs, self.kpi, self.reward_terms, self.clipped = _slices(
-            self.n_obs, [n, n, n, len(self.kpi_names), len(self.term_names), n])
-        self.step_qubits = slice(self.clipped.stop, None)
-        self.reset_qubits = slice(self.n_obs, None)
-        self._is_classical = np.asarray(params.is_classical)
-        self._qubit_budget = np.asarray(params.qubit_budget, np.float32)
-        rows = [i for i, a in enumerate(self.agents) if a.startswith("aggregator_")]
-        if rows != list(range(rows[0], rows[0] + len(rows))):
-            raise ValueError(f"aggregators must be consecutive in the agent order, got {self.agents}")
-        self._aggregator_masks = slice(self.mask_slices[rows[0]].start, self.mask_slices[rows[-1]].stop)
-        self._all_allowed = np.ones(self.mask_slices[-1].stop, np.int8)  # other agents: every action allowed
         self._mask_cache: dict[bytes, np.ndarray] = {}
 
     def masks(self, model_qubits: np.ndarray) -> np.ndarray:
-        """Every agent's flat action mask, concatenated in agent order, as `core.action_masks` computes them.
+        """Every agent's flat `core.action_masks`, concatenated in agent order as int8.
 
         Widths take few values (the scenario's levels), so masks are kept per width vector: a step
-        then costs a dictionary look-up and a copy instead of rebuilding the table.
+        then costs a dictionary look-up and a copy instead of rebuilding them.
         """
         digest = model_qubits.tobytes()
         masks = self._mask_cache.get(digest)
         if masks is None:
-            table = core.aggregator_mask_table(model_qubits, self._is_classical, self._qubit_budget, self.params, xp=np)
-            masks = self._all_allowed.copy()
-            masks[self._aggregator_masks] = table.reshape(-1)
+            by_agent = core.action_masks(model_qubits, self.params, xp=np)
+            masks = np.concatenate([by_agent[a] for a in self.agents]).astype(np.int8)
             if len(self._mask_cache) < _MASK_CACHE_SIZE:
                 self._mask_cache[digest] = masks
         return masks.copy()
@@ -215,8 +221,8 @@ class _Layout:
 class _Kernels(NamedTuple):
     """Compiled functions of one configuration; the core state travels as one flat vector."""
 
-    start: Callable  # key -> (key, packed state, host vector)
-    advance: Callable  # (key, packed state, actions) -> (key, packed state, host vector)
+    start: Callable  # key -> (key, packed state, packed _ResetHost)
+    advance: Callable  # (key, packed state, actions) -> (key, packed state, packed _StepHost)
     pack: Callable  # State -> packed state
     unpack: Callable  # packed state -> State
     layout: _Layout
@@ -227,7 +233,8 @@ def _make_kernels(params: Params) -> _Kernels:
 
     The key is split inside; the core state is raveled into one float32 vector (its integer
     fields are small counts, exact in float32), and everything the face hands to Python is packed
-    into one more, so a step passes three buffers each way and costs one device-to-host copy.
+    into one more (`_host.pack`), so a step passes three buffers each way and costs one
+    device-to-host copy.
     """
     step = functools.partial(core.step, params=params)
     key = jax.random.PRNGKey(0)
@@ -243,31 +250,27 @@ def _make_kernels(params: Params) -> _Kernels:
     def pack(state: core.State) -> jax.Array:
         return ravel_pytree(state)[0]
 
-    def start(key: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    def start(key: jax.Array) -> tuple[jax.Array, jax.Array, _host.Packed]:
         key, sub = jax.random.split(key)
         obs, state = core.reset(sub, params)
-        return key, pack(state), jnp.concatenate([*(obs[a] for a in agents), state.model_qubits])
+        return key, pack(state), _host.pack(_ResetHost(jnp.concatenate([obs[a] for a in agents]), state.model_qubits))
 
-    def advance(key: jax.Array, packed: jax.Array, flat_actions: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    def advance(key: jax.Array, packed: jax.Array, actions: jax.Array) -> tuple[jax.Array, jax.Array, _host.Packed]:
         key, sub = jax.random.split(key)
-        actions = {a: flat_actions[s] for a, s in zip(agents, layout.action_slices, strict=True)}
-        obs, state, rewards, terms, truncs, infos = step(sub, unravel(packed), actions)
+        by_agent = {a: actions[s] for a, s in zip(agents, layout.action_slices, strict=True)}
+        obs, state, rewards, terms, truncs, infos = step(sub, unravel(packed), by_agent)
         first = infos[agents[0]]
-
-        def stacked(values: list[jax.Array]) -> jax.Array:
-            return jnp.stack(values).astype(jnp.float32)
-
-        host = jnp.concatenate([
-            *(obs[a] for a in agents),
-            stacked([rewards[a] for a in agents]),
-            stacked([terms[a] for a in agents]),
-            stacked([truncs[a] for a in agents]),
-            stacked([first["kpi"][k] for k in layout.kpi_names]),
-            stacked([first["reward_terms"][k] for k in layout.term_names]),
-            stacked([infos[a]["budget_clipped_qubits"] for a in agents]),
-            state.model_qubits.astype(jnp.float32),
-        ])
-        return key, pack(state), host
+        host = _StepHost(
+            obs=jnp.concatenate([obs[a] for a in agents]),
+            rewards=jnp.stack([rewards[a] for a in agents]),
+            terminations=jnp.stack([terms[a] for a in agents]),
+            truncations=jnp.stack([truncs[a] for a in agents]),
+            kpi=jnp.stack([first["kpi"][k] for k in layout.kpi_names]),
+            reward_terms=jnp.stack([first["reward_terms"][k] for k in layout.term_names]),
+            clipped=jnp.stack([infos[a]["budget_clipped_qubits"] for a in agents]),
+            model_qubits=state.model_qubits,
+        )
+        return key, pack(state), _host.pack(host)
 
     return _Kernels(jax.jit(start), jax.jit(advance), jax.jit(pack), jax.jit(unravel), layout)
 
@@ -350,14 +353,14 @@ class QINParallelEnv(ParallelEnv):
             seed = int(np.random.default_rng().integers(2**31)) if seed is None else seed
             self._key = jax.random.PRNGKey(seed)
         self._key, self._packed, host = self._kernels.start(self._key)
-        h = np.asarray(host)  # the one device-to-host copy
+        h = host.unpack()  # the one device-to-host copy
         layout = self._kernels.layout
-        self._state_vector = h[:layout.n_obs].copy()
+        self._state_vector = h.obs.copy()
         self.agents = list(self.possible_agents)
         self.num_steps = 0
         self._kpi = None
-        masks = layout.masks(h[layout.reset_qubits])
-        obs = {a: h[s] for a, s in zip(self.possible_agents, layout.obs_slices, strict=True)}
+        masks = layout.masks(h.model_qubits)
+        obs = {a: h.obs[s] for a, s in zip(self.possible_agents, layout.obs_slices, strict=True)}
         return obs, {a: self._mask_info(i, masks) for i, a in enumerate(self.possible_agents)}
 
     def step(self, actions: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
@@ -366,18 +369,18 @@ class QINParallelEnv(ParallelEnv):
             raise RuntimeError("step() needs a running episode: call reset() first")
         flat_actions = self._flat_actions(actions)
         self._key, self._packed, host = self._kernels.advance(self._key, self._packed, flat_actions)
-        h = np.asarray(host)  # the one device-to-host copy of the step
+        h = host.unpack()  # the one device-to-host copy of the step
         layout, agents = self._kernels.layout, self.possible_agents
-        self._state_vector = h[:layout.n_obs].copy()
+        self._state_vector = h.obs.copy()
         self.num_steps += 1
-        obs = {a: h[s] for a, s in zip(agents, layout.obs_slices, strict=True)}
-        rewards = dict(zip(agents, h[layout.rewards].tolist(), strict=True))
-        terminations = dict(zip(agents, (h[layout.terms] > 0.5).tolist(), strict=True))
-        truncations = dict(zip(agents, (h[layout.truncs] > 0.5).tolist(), strict=True))
-        self._kpi = kpi = dict(zip(layout.kpi_names, h[layout.kpi].tolist(), strict=True))
-        reward_terms = dict(zip(layout.term_names, h[layout.reward_terms].tolist(), strict=True))
-        clipped = h[layout.clipped].tolist()
-        masks = layout.masks(h[layout.step_qubits])
+        obs = {a: h.obs[s] for a, s in zip(agents, layout.obs_slices, strict=True)}
+        rewards = dict(zip(agents, h.rewards.tolist(), strict=True))
+        terminations = dict(zip(agents, h.terminations.tolist(), strict=True))
+        truncations = dict(zip(agents, h.truncations.tolist(), strict=True))
+        self._kpi = kpi = dict(zip(layout.kpi_names, h.kpi.tolist(), strict=True))
+        reward_terms = dict(zip(layout.term_names, h.reward_terms.tolist(), strict=True))
+        clipped = h.clipped.tolist()
+        masks = layout.masks(h.model_qubits)
         infos = {
             a: {"kpi": dict(kpi), "reward_terms": dict(reward_terms), "budget_clipped_qubits": clipped[i],
                 **self._mask_info(i, masks)}

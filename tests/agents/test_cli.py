@@ -39,6 +39,19 @@ def test_evaluate_accepts_a_train_folder_and_writes_mean_return(trained, tmp_pat
     assert "model_quality" in result["kpi"]
 
 
+def test_train_reports_the_evaluation_that_qin_evaluate_of_its_checkpoint_gives(trained, tmp_path):
+    summary = json.loads((trained / "summary.json").read_text())
+    best = next(s for s in summary["per_seed"] if s["seed"] == summary["final_checkpoint_seed"])
+    out = tmp_path / "eval.json"
+    assert cli.main(["evaluate", "--agent", "mlp-ppo", "--checkpoint", str(trained), "--set", "episode.max_steps=20",
+                     "--seed", str(summary["evaluation"]["seed"]), "--episodes", str(summary["evaluation"]["episodes"]),
+                     "--json", str(out)]) == 0
+    replayed = json.loads(out.read_text())
+    assert replayed["returns"] == best["returns"]
+    assert replayed["mean_return"] == best["mean_return"]
+    assert {s["seed"] for s in summary["per_seed"]} == {0, 1}  # training seeds, not the evaluation seed
+
+
 def test_a_checkpoint_for_another_scenario_configuration_is_refused(trained):
     with pytest.raises(SystemExit, match=r"config_hash|scenario"):
         cli.main(["evaluate", "--agent", "mlp-ppo", "--checkpoint", str(trained), "--episodes", "1"])
@@ -54,10 +67,14 @@ def test_a_checkpoint_of_another_kind_is_refused(trained):
     (["evaluate", "--agent", "heuristic", "--episodes", "0"], "--episodes=0 is outside the allowed range"),
     (["evaluate", "--agent", "heuristic", "--scenario", "nowhere"], "valid scenarios"),
     (["train", "--out", "x", "--steps", "-5"], "--steps=-5 is outside the allowed range"),
+    (["train", "--out", "x", "--steps", "5"], "--steps=5 is below one rollout of 3200 env steps"),
+    (["train", "--out", "x", "--lr", "1.5"], "--lr=1.5 is outside the allowed range (0, 1)"),
+    (["evaluate", "--agent", "heuristic", "--seed", str(2**31)], "--seed=2147483648 is outside the allowed range"),
 ])
 def test_bad_flags_name_the_flag_and_the_range(argv, message, capsys):
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_info:
         cli.main(argv)
+    assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
 
 
@@ -66,6 +83,8 @@ def test_unknown_agent_lists_the_valid_ones():
         cli.main(["evaluate", "--agent", "heuristc", "--episodes", "1"])
 
 
-def test_missing_checkpoint_folder_is_reported(tmp_path):
-    with pytest.raises(SystemExit, match="no checkpoint_final"):
+def test_missing_checkpoint_folder_is_reported_as_a_bad_flag(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
         cli.main(["evaluate", "--agent", "mlp-ppo", "--checkpoint", str(tmp_path), "--episodes", "1"])
+    assert exit_info.value.code == 2
+    assert f"--checkpoint folder {tmp_path} has no checkpoint_final.qinckpt" in capsys.readouterr().err

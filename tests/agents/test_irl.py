@@ -19,7 +19,14 @@ from qin_env.agents.irl import (
     ranked_states,
     reward_param_counts,
 )
-from qin_env.agents.irl_data import collect_demonstrations, load_demonstrations, save_demonstrations
+from qin_env.agents.irl_data import (
+    _Config,
+    _recorder,
+    collect_demonstrations,
+    load_demonstrations,
+    noisy,
+    save_demonstrations,
+)
 from qin_env.agents.irl_epic import canonicalize, epic_distance
 from qin_env.agents.irl_pipeline import (
     augmented_states,
@@ -29,7 +36,7 @@ from qin_env.agents.irl_pipeline import (
     reward_agreement,
 )
 from qin_env.agents.irl_reward import airl_reward, feature_names, true_reward, vqc_reward_model
-from qin_env.agents.ppo import PPOConfig, make_train
+from qin_env.agents.ppo import PPOConfig, evaluate_policy, make_train
 from qin_env.agents.vqc import eager_qnode
 from qin_env.policies import heuristic_policy, random_policy
 
@@ -139,6 +146,26 @@ def test_true_reward_function_reproduces_the_env_reward(demos):
     reward_fn = true_reward(load_params("metro_qkd", SHORT))
     reward = reward_fn(jnp.asarray(z), jnp.asarray(demos.action), jnp.asarray(z_next))
     np.testing.assert_allclose(np.asarray(reward), demos.reward_terms.sum(axis=1), atol=2e-5)
+
+
+def test_demonstrations_are_the_episodes_evaluation_plays_for_the_same_seed(demos):
+    evaluation = evaluate_policy(heuristic_policy, "metro_qkd", SHORT, episodes=3, key=0)
+    kpi = demos.kpi.astype(np.float64).reshape(3, 20, -1).mean(axis=1).mean(axis=0)
+    assert dict(zip(demos.kpi_names, kpi.tolist(), strict=True)) == pytest.approx(evaluation["kpis"], rel=1e-12)
+    np.testing.assert_allclose(demos.episode_returns(), evaluation["returns"], rtol=1e-5)  # terms vs their f32 sum
+
+
+def test_every_noise_level_reuses_one_compiled_rollout(demos):
+    first = noise_ranked_rollouts(heuristic_policy, demos, 2, 5, levels=(0.25,))[1]
+    run = _recorder(heuristic_policy, _Config(demos.config_hash, None), True)
+    compiled = run._cache_size()
+    again = noise_ranked_rollouts(heuristic_policy, demos, 2, 5, levels=(0.25, 0.5, 1.0))
+    assert run._cache_size() == compiled
+    np.testing.assert_array_equal(again[1].action, first.action)
+    closed = collect_demonstrations(noisy(heuristic_policy, 0.5), "metro_qkd", SHORT, 2, 6, "closed over")
+    for field in ("obs", "action", "next_obs", "reward_terms", "kpi"):  # a traced epsilon, the same data
+        np.testing.assert_array_equal(getattr(again[2], field), getattr(closed, field))
+    assert len({d.action.tobytes() for d in again[1:]}) == 3
 
 
 # ---------------------------------------------------------------- reward models

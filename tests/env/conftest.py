@@ -3,34 +3,30 @@
 from collections.abc import Callable
 
 import jax
-import jax.numpy as jnp
 
 from qin_env import core
+from qin_env.rollout import rollout as episode
+
+ORCHESTRATOR = {"episodes": 3, "model_qubits": 1}
+AGGREGATOR = {"channel": core.PQC, "payload": 1, "keygen_share": 1, "test_fraction": 1, "memory_qubits": 2}
 
 
-def constant_actions(params, orchestrator=(3, 1), aggregator=(1, 1, 1, 1, 2, 0), eve=(0, 0)):
-    """Every agent repeats one action: orchestrator levels per aggregator, one aggregator action."""
-    acts = {"orchestrator": jnp.asarray(list(orchestrator) * params.n_aggregators, jnp.int32)}
+def constant_actions(params, orchestrator=None, aggregator=None, eve=None):
+    """Every agent repeats one action, its level indices by component name (`core.named_action`).
+
+    Defaults: 3 episodes' level and model width level 1 on every link; aggregators send PQC
+    payloads of level 1 with keygen and test levels 1 and 2 memory qubits; eve taps nothing.
+    """
+    acts = {"orchestrator": core.named_action(params, "orchestrator", **(orchestrator or ORCHESTRATOR))}
     for i in range(params.n_aggregators):
-        acts[f"aggregator_{i}"] = jnp.asarray(aggregator, jnp.int32)
+        acts[f"aggregator_{i}"] = core.named_action(params, f"aggregator_{i}", **(aggregator or AGGREGATOR))
     if "eve" in core.agent_names(params):
-        acts["eve"] = jnp.asarray(eve, jnp.int32)
+        acts["eve"] = core.named_action(params, "eve", **(eve or {}))
     return acts
 
 
 def rollout(params, key, steps: int, policy: Callable | None = None, actions=None):
-    """Scan `steps` slots; returns the per-step (rewards, kpi dict) of the orchestrator, and the last state."""
-    def body(carry, k):
-        obs, state = carry
-        k_act, k_step = jax.random.split(k)
-        acts = policy(k_act, obs, params) if policy is not None else actions
-        obs, state, rewards, _, _, infos = core.step(k_step, state, acts, params)
-        return (obs, state), (rewards["orchestrator"], infos["orchestrator"]["kpi"])
-
-    @jax.jit
-    def run(key):
-        obs, state = core.reset(key, params)
-        (obs, state), out = jax.lax.scan(body, (obs, state), jax.random.split(key, steps))
-        return out, state
-
-    return run(key)
+    """`steps` slots of `qin_env.rollout.rollout`: ((orchestrator rewards [T], KPI dict of [T]), last state)."""
+    play = policy if policy is not None else lambda key, obs, params: actions
+    records, state = jax.jit(lambda k: episode(play, params, k, steps=steps))(key)
+    return (records["reward"], records["kpi"]), state

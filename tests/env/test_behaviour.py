@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from conftest import constant_actions, rollout
 
+from qin_env import core
 from qin_env import physics as ph
 from qin_env.params import load_params
 
 KEY = jax.random.PRNGKey(0)
-# channel, payload, keygen share, test fraction, memory qubits, throttle
-QKD_ACTION = (2, 1, 2, 1, 2, 0)
+QKD_ACTION = {"channel": core.QKD, "payload": 1, "keygen_share": 2, "test_fraction": 1, "memory_qubits": 2}
 
 
 def test_full_intercept_resend_drives_qber_to_a_quarter_stops_key_and_is_detected():
@@ -57,7 +57,8 @@ def test_a_larger_test_fraction_detects_a_partial_eavesdropper_sooner():
     keys = jax.random.split(KEY, 32)
 
     def first_detection(test_index):
-        acts = constant_actions(params, aggregator=(2, 1, 0, test_index, 2, 0))
+        acts = constant_actions(params, aggregator={"channel": core.QKD, "payload": 1, "test_fraction": test_index,
+                                                       "memory_qubits": 2})
         detected = jax.vmap(lambda k: rollout(params, k, 30, actions=acts)[0][1]["eve_detected"])(keys)
         first = jnp.where(jnp.any(detected > 0, axis=1), jnp.argmax(detected > 0, axis=1), 30)
         return float(jnp.mean(first))
@@ -71,10 +72,8 @@ def test_pairs_stored_longer_deliver_lower_teleportation_fidelity():
     # fill the memory with keygen share 0 (all channel time to entanglement), then stop generating
     params = load_params("metro_qkd", {"eve.mode": "none", "actions.keygen_share": [0.0, 1.0],
                                        "hardware.memory_coherence_s": 5.0})
-    fill = constant_actions(params, aggregator=(1, 0, 0, 0, 2, 0))
-    hold = constant_actions(params, aggregator=(1, 0, 1, 0, 2, 0))
-    from qin_env import core
-
+    fill = constant_actions(params, aggregator={"channel": core.PQC, "keygen_share": 0, "memory_qubits": 2})
+    hold = constant_actions(params, aggregator={"channel": core.PQC, "keygen_share": 1, "memory_qubits": 2})
     _, state = core.reset(KEY, params)
     step = jax.jit(core.step)
     for t in range(3):
@@ -91,9 +90,8 @@ def test_pairs_stored_longer_deliver_lower_teleportation_fidelity():
 def test_qubit_budget_over_allocation_is_clipped_and_reported():
     params = load_params("metro_qkd", {"eve.mode": "none"})
     # orchestrator asks for 6 computation qubits, aggregators for all 8 memory qubits: budget is 8
-    acts = constant_actions(params, orchestrator=(3, 2), aggregator=(1, 0, 0, 0, 8, 0))
-    from qin_env import core
-
+    acts = constant_actions(params, orchestrator={"episodes": 3, "model_qubits": 2},
+                            aggregator={"channel": core.PQC, "memory_qubits": 8})
     _, state = core.reset(KEY, params)
     _obs, state, _, _, _, infos = jax.jit(core.step)(KEY, state, acts, params)
     assert float(infos["orchestrator"]["kpi"]["budget_violation"]) > 0.0
@@ -101,5 +99,6 @@ def test_qubit_budget_over_allocation_is_clipped_and_reported():
     modes = float(params.hw["memory_modes_per_qubit"])
     assert float(state.pairs[0]) <= (8 - 6) * modes + 1e-3
     mask = np.asarray(infos["aggregator_0"]["action_mask"])
-    memory_mask = mask[5 + 3 + 4 + 4: 5 + 3 + 4 + 4 + 9]
-    assert memory_mask.tolist() == [True, True, True, False, False, False, False, False, False]
+    nvec = core.action_nvec(params, "aggregator_0")
+    parts = dict(zip(core.AGGREGATOR_COMPONENTS, np.split(mask, np.cumsum(nvec)[:-1]), strict=True))
+    assert parts["memory_qubits"].tolist() == [True, True, True, False, False, False, False, False, False]

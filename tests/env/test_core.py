@@ -95,11 +95,13 @@ def test_observations_are_float32_inside_the_unit_box(params):
 
 def test_action_masks_match_the_action_spaces(params):
     _, state = core.reset(jax.random.PRNGKey(0), params)
-    masks = core.action_masks(state, params)
+    masks = core.action_masks(state.model_qubits, params)
     for agent in core.agent_names(params):
         assert masks[agent].shape == (sum(core.action_nvec(params, agent)),)
-    legacy = masks["aggregator_2"][:5]  # aggregator 2 is a legacy classical node in metro_qkd
-    assert legacy.tolist() == [True, True, False, False, False]
+    nvec = core.action_nvec(params, "aggregator_2")
+    parts = dict(zip(core.AGGREGATOR_COMPONENTS, np.split(np.asarray(masks["aggregator_2"]), np.cumsum(nvec)[:-1]),
+                     strict=True))
+    assert parts["channel"].tolist() == [True, True, False, False, False]  # aggregator 2 is legacy classical
 
 
 def test_scan_rollout_under_vmap_trains_thousands_of_copies(params):
@@ -116,3 +118,15 @@ def test_heuristic_beats_random_on_metro_qkd(params):
         return jax.vmap(lambda k: rollout(params, k, params.max_steps, policy=policy)[0][0].sum())(keys)
 
     assert float(jnp.mean(ret(heuristic_policy))) > float(jnp.mean(ret(random_policy))) + 5.0
+
+
+def test_named_action_places_levels_by_component_name_and_refuses_unknown_ones():
+    params = load_params("metro_qkd")
+    action = core.named_action(params, "aggregator_0", channel=core.QKD, memory_qubits=2)
+    assert action.tolist() == [core.QKD, 0, 0, 0, 2, 0]
+    orchestrator = core.named_action(params, "orchestrator", episodes=3, model_qubits=1)
+    assert orchestrator.tolist() == [3, 1] * params.n_aggregators
+    with pytest.raises(ValueError, match="aggregator_0 has no action component width; its components: channel"):
+        core.named_action(params, "aggregator_0", width=1)
+    with pytest.raises(ValueError, match=r"orchestrator episodes=9 is outside the allowed range \[0, 4\]"):
+        core.named_action(params, "orchestrator", episodes=9)

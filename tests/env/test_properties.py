@@ -6,9 +6,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qin_env import core
 from qin_env.params import load_params
 from qin_env.policies import random_policy
+from qin_env.rollout import rollout
 from qin_env.sampling import binomial_approx, poisson_approx
 
 # Shapes stay fixed (3 aggregators, 3 units, 30 steps) so one compilation serves every example;
@@ -34,18 +34,13 @@ OVERRIDES = st.fixed_dictionaries({
 })
 
 
-def _run(params, key):
-    def body(carry, k):
-        obs, state = carry
-        k1, k2 = jax.random.split(k)
-        obs, state, rewards, _, _, infos = core.step(k2, state, random_policy(k1, obs, params), params)
-        return (obs, state), (obs, rewards, infos["orchestrator"]["kpi"], infos["orchestrator"]["reward_terms"])
-
-    obs, state = core.reset(key, params)
-    return jax.lax.scan(body, (obs, state), jax.random.split(key, 30))
+def _slot(transition):
+    """What the property checks of each slot: the observation reached, rewards, KPIs and reward terms."""
+    info = transition.infos["orchestrator"]
+    return transition.next_obs, transition.rewards, info["kpi"], info["reward_terms"]
 
 
-_run_jit = jax.jit(_run)
+_run_jit = jax.jit(lambda params, key: rollout(random_policy, params, key, _slot))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -55,7 +50,7 @@ def test_random_parameters_and_actions_stay_finite_and_in_the_box(overrides, see
     overrides = dict(overrides, **{"eve.mode": mode, "episode.max_steps": 30,
                                    "topology.link_length_max_km": overrides["topology.link_length_min_km"] + 40.0})
     params = load_params("metro_qkd", overrides)
-    (_final_obs, state), (obs, rewards, kpi, terms) = _run_jit(params, jax.random.PRNGKey(seed))
+    (obs, rewards, kpi, terms), state = _run_jit(params, jax.random.key(seed))
     for leaf in jax.tree.leaves((state, obs, rewards, kpi, terms)):
         assert bool(jnp.all(jnp.isfinite(leaf))), "a NaN or inf escaped a step"
     for o in jax.tree.leaves(obs):

@@ -25,8 +25,10 @@ from qin_env.bench.leaderboard.specs import parse_agent
     (["--agents", "random,random"], "entries named twice: random"),
     (["--ray-address", "10.0.0.1:6379"], "--ray-address needs --backend ray"),
     (["--set", "episode.max_steps"], "--set 'episode.max_steps' must look like KEY=VALUE"),
-    (["--set", "episode.max_steps=0"], "--set: "),
-    (["--set", "episode.no_such_key=1"], "--set: "),
+    (["--set", "episode.max_steps=0"], "--set: episode.max_steps=0 in overrides: outside the allowed range"),
+    (["--set", "episode.no_such_key=1"], "--set: unknown parameter 'episode.no_such_key'"),
+    (["--set", "episode.max_steps=" + "9" * 400], "--set episode.max_steps=999"),
+    (["--ray-cpus", "0"], "--ray-cpus=0 is outside the allowed range [1, inf)"),
 ])
 def test_bad_flags_are_refused_with_the_flag_and_its_allowed_values(argv, message, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:

@@ -50,13 +50,16 @@ def test_cli_writes_json_table_and_plot(monkeypatch, tmp_path, capsys):
     assert result["entries"]["env_face_ratio"]["met"] is False
     assert result["entries"]["train_ratio"]["met"] is True
     assert result["quick"] is True and result["repeats"] >= 5
-    assert {"jax", "pennylane"} <= set(result["versions"]) and result["machine"]["cpu_count"] >= 1
+    assert {"jax", "pennylane"} <= set(result["versions"]) and result["machine"]["cpus"] >= 1
     assert (tmp_path / "perf_steps_vs_nodes.png").stat().st_size > 0
     table = capsys.readouterr().out
     assert all(f"`{key}`" in table for key in perf.TARGETS)
     assert "| `env_face_ratio` | 0.95 | >= 1 | **no** |" in table
 
 
-def test_cli_refuses_a_folder_as_json_path(tmp_path):
-    with pytest.raises(SystemExit, match=r"--json .* is a folder"):
-        cli.main(["perf", "--json", str(tmp_path)])
+@pytest.mark.parametrize("flag", ["--json", "--plot"])
+def test_cli_refuses_a_folder_as_output_path(flag, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["perf", flag, str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert f"{flag} {tmp_path} is a folder; give a file path" in capsys.readouterr().err
