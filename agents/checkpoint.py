@@ -7,8 +7,9 @@ Layout of a `.qinckpt` file:
 
 The SHA-256 covers the whole payload and the header is checked byte for byte, so a truncated or
 altered file is refused, never half loaded. The archive holds `metadata.json` and `tree.json`
-(UTF-8 JSON stored as uint8 arrays: nothing is pickled) and one `leaf_NNNNN` array per pytree
-leaf. To read the arrays with numpy alone: `np.load(io.BytesIO(data[data.index(b"\\n") + 1:]))`.
+(UTF-8 JSON stored as uint8 arrays) and one `leaf_NNNNN` array per pytree leaf: arrays and JSON
+only, for every agent kind, so loading a checkpoint never runs code from it. To read the arrays
+with numpy alone: `np.load(io.BytesIO(data[data.index(b"\\n") + 1:]), allow_pickle=False)`.
 
 Metadata written by `save_checkpoint` (the caller gives `kind`, `scenario` and anything else):
 
@@ -25,7 +26,14 @@ Metadata written by `save_checkpoint` (the caller gives `kind`, `scenario` and a
 
 Pytrees of dicts (string keys), lists, tuples and None rebuild by themselves; other nodes
 (NamedTuples, registered dataclasses) rebuild from a `like=` template of the same structure.
-Leaves come back as numpy arrays with their saved dtype and shape.
+Leaves come back as numpy arrays with their saved dtype and shape: bool, integer, float or complex.
+
+`load_checkpoint` treats a file as untrusted input. In order, before any array is read, it checks:
+the file is a regular file of at most `MAX_CHECKPOINT_BYTES`; the header and the SHA-256; every
+zip entry is stored uncompressed, unencrypted, named as above, and their sizes add up to at most
+the payload; `metadata.json` and `tree.json` are JSON of the documented types, nested at most
+`MAX_TREE_DEPTH` deep; every leaf's `.npy` header declares a plain numeric dtype and a shape whose
+bytes fill its entry exactly. Anything else is one `ValueError` naming the file and the field.
 """
 
 from __future__ import annotations
@@ -37,11 +45,15 @@ import importlib.metadata
 import io
 import json
 import os
+import re
+import stat
+import struct
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import jax
 import numpy as np
@@ -50,11 +62,24 @@ from qin_env.params import config_hash, load_config
 
 FORMAT_VERSION = 1
 SUFFIX = ".qinckpt"
-_MAGIC = b"QIN-CHECKPOINT"
 FINAL_CHECKPOINT = f"checkpoint_final{SUFFIX}"  # what `qin train` leaves in its output folder: the best seed
+MAX_CHECKPOINT_BYTES = 1 << 30  # 1 GiB; the pinned entries are under 0.5 MiB
+MAX_TREE_DEPTH = 64  # nesting of tree.json; parameter pytrees are a few levels deep
+_MAGIC = b"QIN-CHECKPOINT"
 _VERSIONED_PACKAGES = ("qin-env", "jax", "pennylane", "optax")
+_NUMERIC_KINDS = "biufc"  # bool, signed, unsigned, float, complex: nothing that holds Python objects
+_JSON_ENTRIES = ("metadata.json", "tree.json")
+_LEAF_NAME = re.compile(r"leaf_(\d{5})")
+_UNREADABLE = (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, NotImplementedError, struct.error,
+               OverflowError, RecursionError)  # what zipfile and numpy's .npy header parser raise on a damaged archive
 
-__all__ = ["FINAL_CHECKPOINT", "FORMAT_VERSION", "SUFFIX", "atomic_write_bytes", "load_checkpoint", "save_checkpoint"]
+__all__ = ["FINAL_CHECKPOINT", "FORMAT_VERSION", "MAX_CHECKPOINT_BYTES", "MAX_TREE_DEPTH", "SUFFIX",
+           "CheckpointError", "atomic_write_bytes", "check_expected", "load_checkpoint", "load_metadata",
+           "save_checkpoint"]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be loaded: damaged, malformed, of another format, or not the one expected."""
 
 
 # ---------------------------------------------------------------- tree structure as JSON
@@ -77,7 +102,7 @@ def _encode_tree(node: Any, leaves: list[Any]) -> Any:
 
 
 def _decode_tree(spec: Any, leaves: list[np.ndarray]) -> Any:
-    """Rebuild a pytree of plain containers from its JSON description."""
+    """Rebuild a pytree of plain containers from its (checked) JSON description."""
     if "none" in spec:
         return None
     if "leaf" in spec:
@@ -142,10 +167,13 @@ def _serialise(params: Any, metadata: dict[str, Any]) -> bytes:
     """The whole file's bytes: header line, then the npz payload."""
     leaves: list[Any] = []
     spec = _encode_tree(params, leaves)
+    paths = _leaf_paths(params)
     arrays = {f"leaf_{i:05d}": np.asarray(jax.device_get(leaf)) for i, leaf in enumerate(leaves)}
-    if any(a.dtype.hasobject for a in arrays.values()):
-        raise ValueError("checkpoint leaves must be numeric arrays, not Python objects")
-    tree = {"spec": spec, "paths": _leaf_paths(params)}
+    for path, array in zip(paths, arrays.values(), strict=True):
+        if array.dtype.kind not in _NUMERIC_KINDS:
+            raise ValueError(f"checkpoint leaf {path} has dtype {array.dtype}; leaves must be bool, integer, float "
+                             "or complex arrays (no Python objects, strings or records)")
+    tree = {"spec": spec, "paths": paths}
     buffer = io.BytesIO()
     np.savez(buffer, **{"metadata.json": _json_array(metadata), "tree.json": _json_array(tree)}, **arrays)
     payload = buffer.getvalue()
@@ -185,50 +213,246 @@ def save_checkpoint(path: str | os.PathLike, params: Any, metadata: Mapping[str,
     path = Path(path)
     if not path.parent.is_dir():
         raise ValueError(f"cannot save checkpoint {path}: folder {path.parent} does not exist")
-    atomic_write_bytes(path, _serialise(params, _full_metadata(metadata)))
-    return path
+    return atomic_write_bytes(path, _serialise(params, _full_metadata(metadata)))
 
 
-# ---------------------------------------------------------------- load
+# ---------------------------------------------------------------- load: the file and its header
 
 def _read_payload(path: Path) -> tuple[int, bytes]:
-    """Check the header and the payload's SHA-256; returns (format version, payload)."""
+    """Check the file's size, the header and the payload's SHA-256; returns (format version, payload)."""
     try:
-        data = path.read_bytes()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise CheckpointError(f"cannot read checkpoint {path}: not a regular file")
+        if info.st_size > MAX_CHECKPOINT_BYTES:
+            raise CheckpointError(f"checkpoint {path.name} is {info.st_size} bytes, over the "
+                                  f"{MAX_CHECKPOINT_BYTES}-byte cap (qin_env.agents.checkpoint.MAX_CHECKPOINT_BYTES)")
+        with path.open("rb") as fh:
+            data = fh.read(info.st_size + 1)  # one byte more: a file that grew since stat is caught below
     except OSError as exc:
-        raise ValueError(f"cannot read checkpoint {path}: {exc}") from exc
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
+    if len(data) > info.st_size:
+        raise CheckpointError(f"checkpoint {path.name} changed while it was read; load it again")
     end = data.find(b"\n", 0, 256)
     header = data[:end].split(b" ") if end > 0 else []
     well_formed = len(header) == 3 and header[1].startswith(b"v") and header[2].startswith(b"sha256=")
     if not well_formed or header[0] != _MAGIC:
-        raise ValueError(f"{path.name} is not a QIN checkpoint (bad header; truncated or another file type)")
+        raise CheckpointError(f"{path.name} is not a QIN checkpoint (bad header; truncated or another file type)")
     try:
         version = int(header[1][1:])
     except ValueError:
-        raise ValueError(f"checkpoint {path.name} has an unreadable format version {header[1]!r}") from None
+        raise CheckpointError(f"checkpoint {path.name} has an unreadable format version {header[1]!r}") from None
     if version != FORMAT_VERSION:
-        raise ValueError(f"checkpoint {path.name} has format version {version}; this qin-env reads only "
-                         f"version {FORMAT_VERSION}")
+        raise CheckpointError(f"checkpoint {path.name} has format version {version}; this qin-env reads only "
+                              f"version {FORMAT_VERSION}")
     payload = data[end + 1:]
     if hashlib.sha256(payload).hexdigest().encode() != header[2][len(b"sha256="):]:
-        raise ValueError(f"checkpoint {path.name} is corrupt or truncated (SHA-256 of its payload does not match)")
+        raise CheckpointError(f"checkpoint {path.name} is corrupt or truncated (SHA-256 of its payload does not match)")
     return version, payload
 
 
-def _unpack(path: Path, payload: bytes) -> tuple[dict[str, Any], dict[str, Any], list[np.ndarray]]:
-    """Metadata, tree description and leaves from a verified payload (every array read before use)."""
+# ---------------------------------------------------------------- load: the archive, entry by entry
+
+def _entries(path: Path, payload: bytes) -> tuple[zipfile.ZipFile, dict[str, zipfile.ZipInfo]]:
+    """The archive and its entries by array name, refusing compressed, encrypted, odd or oversized entries."""
     try:
-        with np.load(io.BytesIO(payload), allow_pickle=False) as archive:
-            contents = {name: archive[name] for name in archive.files}
-        metadata = json.loads(contents.pop("metadata.json").tobytes())
-        tree = json.loads(contents.pop("tree.json").tobytes())
-        leaves = [contents.pop(f"leaf_{i:05d}") for i in range(len(tree["paths"]))]
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as exc:
-        raise ValueError(f"checkpoint {path.name} is unreadable ({type(exc).__name__}: {exc})") from exc
-    if contents:
-        raise ValueError(f"checkpoint {path.name} holds unexpected entries {sorted(contents)}")
+        archive = zipfile.ZipFile(io.BytesIO(payload))
+        infos = archive.infolist()
+    except _UNREADABLE as exc:
+        raise CheckpointError(f"checkpoint {path.name} is unreadable: its payload is not a zip archive "
+                              f"({type(exc).__name__}: {exc})") from exc
+    entries: dict[str, zipfile.ZipInfo] = {}
+    for info in infos:
+        name = info.filename.removesuffix(".npy")
+        if not info.filename.endswith(".npy") or not (name in _JSON_ENTRIES or _LEAF_NAME.fullmatch(name)):
+            raise CheckpointError(f"checkpoint {path.name} holds an unexpected entry {info.filename!r} (allowed: "
+                                  "metadata.json.npy, tree.json.npy, leaf_NNNNN.npy)")
+        if name in entries:
+            raise CheckpointError(f"checkpoint {path.name} holds the entry {info.filename!r} twice")
+        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1 or info.compress_size != info.file_size:
+            raise CheckpointError(f"checkpoint {path.name}: entry {info.filename!r} is compressed or encrypted; "
+                                  "checkpoints store their arrays uncompressed")
+        entries[name] = info
+    declared = sum(info.file_size for info in infos)
+    if declared > len(payload):
+        raise CheckpointError(f"checkpoint {path.name}: its entries declare {declared} bytes, more than the "
+                              f"{len(payload)}-byte payload holds")
+    return archive, entries
+
+
+def _read_npy_header(path: Path, name: str, fh: IO[bytes], entry_size: int) -> tuple[np.dtype, tuple[int, ...], bool]:
+    """An entry's dtype, shape and order from its .npy header, checked against the entry's size."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # numpy only warns when it must rewrite a header: refuse those too
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(fh)
+            elif version == (2, 0):
+                shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(fh)
+            else:
+                raise CheckpointError(f".npy format version {version} (1.0 and 2.0 are read)")
+    except Exception as exc:  # numpy parses the header text with ast and tokenize, which raise many types
+        raise CheckpointError(f"checkpoint {path.name}: entry {name!r} has no readable .npy header ({exc})") from exc
+    if dtype.kind not in _NUMERIC_KINDS or dtype.hasobject or dtype.itemsize == 0:
+        raise CheckpointError(f"checkpoint {path.name}: entry {name!r} has dtype {dtype}; only bool, integer, "
+                              "float and complex arrays are read")
+    if not all(type(n) is int and n >= 0 for n in shape):
+        raise CheckpointError(f"checkpoint {path.name}: entry {name!r} declares the shape {shape}")
+    nbytes = dtype.itemsize * int(np.prod(shape, dtype=object))
+    if fh.tell() + nbytes != entry_size:
+        raise CheckpointError(f"checkpoint {path.name}: entry {name!r} declares {dtype}{list(shape)} ({nbytes} "
+                              f"bytes of data) but holds {entry_size - fh.tell()} (truncated or padded)")
+    return dtype, tuple(shape), bool(fortran_order)
+
+
+def _read_array(path: Path, archive: zipfile.ZipFile, name: str, info: zipfile.ZipInfo) -> np.ndarray:
+    """One entry's array, its header checked before its data is read."""
+    try:
+        with archive.open(info) as fh:
+            dtype, shape, fortran_order = _read_npy_header(path, name, fh, info.file_size)
+            array = np.frombuffer(fh.read(), dtype).reshape(shape, order="F" if fortran_order else "C")
+    except CheckpointError:
+        raise
+    except _UNREADABLE as exc:
+        raise CheckpointError(f"checkpoint {path.name}: entry {name!r} is unreadable "
+                              f"({type(exc).__name__}: {exc})") from exc
+    return array.copy(order="K")  # writable, and independent of the file's bytes
+
+
+def _read_json(path: Path, archive: zipfile.ZipFile, entries: Mapping[str, zipfile.ZipInfo], name: str) -> Any:
+    """A JSON entry (UTF-8 bytes stored as a uint8 vector), decoded."""
+    if name not in entries:
+        raise CheckpointError(f"checkpoint {path.name} has no {name} entry")
+    array = _read_array(path, archive, name, entries[name])
+    if array.dtype != np.uint8 or array.ndim != 1:
+        raise CheckpointError(f"checkpoint {path.name}: {name} is {array.dtype}{list(array.shape)}, expected a uint8 "
+                              "vector of UTF-8 JSON")
+    try:
+        return json.loads(array.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise CheckpointError(f"checkpoint {path.name}: {name} is not valid JSON "
+                              f"({type(exc).__name__}: {exc})") from exc
+
+
+# ---------------------------------------------------------------- load: what the JSON must say
+
+_METADATA_TYPES: dict[str, tuple[type, ...]] = {"kind": (str,), "scenario": (str,), "network": (dict,),
+                                                "overrides": (dict,), "config_hash": (str,)}
+
+
+def _check_metadata(path: Path, metadata: Any) -> dict[str, Any]:
+    """Refuse metadata that is not an object, lacks a required field or has a field of the wrong type."""
+    if not isinstance(metadata, dict):
+        raise CheckpointError(f"checkpoint {path.name}: metadata.json holds a {type(metadata).__name__}, expected an "
+                              "object")
+    version = metadata.get("format_version")
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint {path.name} has format version {version!r} in its metadata; this qin-env "
+                              f"reads only version {FORMAT_VERSION}")
+    for field in ("kind", "scenario"):
+        if field not in metadata:
+            raise CheckpointError(f"checkpoint {path.name}: metadata has no {field!r} field")
+    for field, types in _METADATA_TYPES.items():
+        if field in metadata and not isinstance(metadata[field], types):
+            found = type(metadata[field]).__name__
+            raise CheckpointError(f"checkpoint {path.name}: metadata field {field!r} is a {found}, expected "
+                                  f"{' or '.join(t.__name__ for t in types)}")
+    return metadata
+
+
+def _spec_problem(spec: Any, next_leaf: list[int], depth: int) -> str | None:
+    """What is wrong with one node of tree.json's `spec` (None if nothing); counts leaves in `next_leaf`."""
+    if depth > MAX_TREE_DEPTH:
+        return f"is nested deeper than {MAX_TREE_DEPTH} levels"
+    if not isinstance(spec, dict) or len(spec) != (2 if "custom" in spec else 1):
+        return f"has a node {str(spec)[:80]!r} that is not a one-key object"
+    if "none" in spec:
+        return None if spec["none"] is True else "has a 'none' node that is not true"
+    if "leaf" in spec:
+        if type(spec["leaf"]) is not int or spec["leaf"] != next_leaf[0]:
+            return f"has leaf index {spec['leaf']!r} where {next_leaf[0]} comes next"
+        next_leaf[0] += 1
+        return None
+    if "dict" in spec:
+        items = spec["dict"]
+        if not isinstance(items, list) or not all(isinstance(i, list) and len(i) == 2 and isinstance(i[0], str)
+                                                  for i in items):
+            return "has a 'dict' node that is not a list of [string key, node] pairs"
+        if len({key for key, _ in items}) != len(items):
+            return "has a 'dict' node with a repeated key"
+        children = [child for _, child in items]
+    elif "list" in spec or "tuple" in spec:
+        children = spec.get("list", spec.get("tuple"))
+    elif "custom" in spec and "children" in spec and isinstance(spec["custom"], str):
+        children = spec["children"]
+    else:
+        return f"has a node of unknown type {sorted(spec)}"
+    if not isinstance(children, list):
+        return "has a container node whose children are not a list"
+    for child in children:
+        if problem := _spec_problem(child, next_leaf, depth + 1):
+            return problem
+    return None
+
+
+def _check_tree(path: Path, tree: Any) -> dict[str, Any]:
+    """Refuse a tree.json whose spec is malformed or whose leaves do not match its unique leaf paths."""
+    if not isinstance(tree, dict) or set(tree) != {"spec", "paths"}:
+        raise CheckpointError(f"checkpoint {path.name}: tree.json must be an object with exactly 'spec' and 'paths'")
+    paths = tree["paths"]
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths) or len(set(paths)) != len(paths):
+        raise CheckpointError(f"checkpoint {path.name}: tree.json field 'paths' must be a list of distinct strings")
+    counted = [0]
+    try:
+        problem = _spec_problem(tree["spec"], counted, 0)
+    except RecursionError:
+        problem = "is nested too deeply"
+    if problem:
+        raise CheckpointError(f"checkpoint {path.name}: tree.json field 'spec' {problem}")
+    if counted[0] != len(paths):
+        raise CheckpointError(f"checkpoint {path.name}: tree.json field 'spec' has {counted[0]} leaves but 'paths' "
+                              f"names {len(paths)}")
+    return tree
+
+
+def _check_leaf_entries(path: Path, entries: Mapping[str, zipfile.ZipInfo], n_leaves: int) -> list[str]:
+    """The leaf entry names tree.json promises, refusing missing or unexpected ones."""
+    names = [f"leaf_{i:05d}" for i in range(n_leaves)]
+    if missing := [n for n in names if n not in entries]:
+        raise CheckpointError(f"checkpoint {path.name} lacks the arrays {missing[:5]} its tree.json lists "
+                              f"({len(missing)} missing)")
+    if extra := sorted(set(entries) - set(names) - set(_JSON_ENTRIES)):
+        raise CheckpointError(f"checkpoint {path.name} holds unexpected entries {extra[:5]}")
+    return names
+
+
+def _open(path: Path) -> tuple[zipfile.ZipFile, dict[str, zipfile.ZipInfo], dict[str, Any], dict[str, Any]]:
+    """The verified archive, its entries, and its checked metadata and tree description (no leaf read yet)."""
+    _, payload = _read_payload(path)
+    archive, entries = _entries(path, payload)
+    metadata = _check_metadata(path, _read_json(path, archive, entries, "metadata.json"))
+    tree = _check_tree(path, _read_json(path, archive, entries, "tree.json"))
+    return archive, entries, metadata, tree
+
+
+def _unpack(path: Path) -> tuple[dict[str, Any], dict[str, Any], list[np.ndarray]]:
+    """Metadata, tree description and leaves: every header and size checked before any leaf's data is read."""
+    archive, entries, metadata, tree = _open(path)
+    names = _check_leaf_entries(path, entries, len(tree["paths"]))
+    for name in names:  # all headers first: a lying header is refused before any allocation
+        try:
+            with archive.open(entries[name]) as fh:
+                _read_npy_header(path, name, fh, entries[name].file_size)
+        except CheckpointError:
+            raise
+        except _UNREADABLE as exc:
+            raise CheckpointError(f"checkpoint {path.name}: entry {name!r} is unreadable ({exc})") from exc
+    leaves = [_read_array(path, archive, name, entries[name]) for name in names]
     return metadata, tree, leaves
 
+
+# ---------------------------------------------------------------- load: what the caller expects
 
 def _lookup(metadata: Mapping[str, Any], field: str) -> Any:
     """A metadata field, looked up at the top level and then in the network configuration."""
@@ -241,7 +465,8 @@ def _lookup(metadata: Mapping[str, Any], field: str) -> Any:
 _MISSING = object()
 
 
-def _check_expected(path: Path, metadata: Mapping[str, Any], expected: Mapping[str, Any]) -> None:
+def check_expected(path: str | os.PathLike, metadata: Mapping[str, Any], expected: Mapping[str, Any]) -> None:
+    """Refuse metadata whose fields differ from `expected` (top level, then `network`), naming every mismatch."""
     problems = []
     for field, wanted in expected.items():
         found = _lookup(metadata, field)
@@ -250,7 +475,7 @@ def _check_expected(path: Path, metadata: Mapping[str, Any], expected: Mapping[s
         elif found != wanted:
             problems.append(f"was saved for {field} {found!r}, not {wanted!r}")
     if problems:
-        raise ValueError(f"checkpoint {path.name} " + "; ".join(problems))
+        raise CheckpointError(f"checkpoint {Path(path).name} " + "; ".join(problems))
 
 
 def _check_like(path: Path, tree: Mapping[str, Any], leaves: list[np.ndarray], like: Any) -> None:
@@ -272,31 +497,37 @@ def _check_like(path: Path, tree: Mapping[str, Any], leaves: list[np.ndarray], l
     if not problems and list(want) != list(have):
         problems.append("parameters are stored in another order than the template's")
     if problems:
-        raise ValueError(f"checkpoint {path.name} does not fit the expected parameter tree: " + "; ".join(problems))
+        raise CheckpointError(f"checkpoint {path.name} does not fit the expected parameter tree: "
+                              + "; ".join(problems))
+
+
+def load_metadata(path: str | os.PathLike, *, expected: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A checkpoint's checked metadata, without reading its arrays (same checks and errors as `load_checkpoint`)."""
+    path = Path(path)
+    _, _, metadata, _ = _open(path)
+    if expected:
+        check_expected(path, metadata, expected)
+    return metadata
 
 
 def load_checkpoint(
     path: str | os.PathLike, *, expected: Mapping[str, Any] | None = None, like: Any = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """Load `(params, metadata)`, refusing corrupt files, other format versions and mismatches.
+    """Load `(params, metadata)`, refusing malformed files, other format versions and mismatches.
 
     `expected`: metadata fields that must match, e.g. `{"kind": "vqc", "scenario": "metro_qkd",
     "n_qubits": 4}` (looked up at the top level, then in `metadata["network"]`). `like`: a template
     pytree; the saved tree must have its leaf paths, shapes and dtypes, and is rebuilt in its structure.
+    Every problem with the file is a `ValueError` naming it (the module docstring lists the checks).
     """
     path = Path(path)
-    _, payload = _read_payload(path)
-    metadata, tree, leaves = _unpack(path, payload)
-    if metadata.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"checkpoint {path.name} has format version {metadata.get('format_version')!r} in its "
-                         f"metadata; this qin-env reads only version {FORMAT_VERSION}")
+    metadata, tree, leaves = _unpack(path)
     if expected:
-        _check_expected(path, metadata, expected)
+        check_expected(path, metadata, expected)
     if like is not None:
         _check_like(path, tree, leaves, like)
         return jax.tree.unflatten(jax.tree.structure(like), leaves), metadata
     if custom := _custom_nodes(tree["spec"]):
-        raise ValueError(f"checkpoint {path.name} holds pytree nodes of type {sorted(set(custom))}; pass like= a "
-                         "template pytree of the same structure to rebuild them")
+        raise CheckpointError(f"checkpoint {path.name} holds pytree nodes of type {sorted(set(custom))}; pass like= a "
+                              "template pytree of the same structure to rebuild them")
     return _decode_tree(tree["spec"], leaves), metadata
-

@@ -17,14 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-import io
-import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from qin_env.agents.checkpoint import FINAL_CHECKPOINT
+from qin_env.agents.checkpoint import FINAL_CHECKPOINT, load_metadata
 
 ENTRIES_DIR = Path(__file__).resolve().parent.parent / "entries"
 TRAINED_AGENTS = ("vqc-ppo", "mlp-ppo", "sb3-ppo")
@@ -91,15 +87,8 @@ def check_agent_name(name: str) -> None:
 
 
 def checkpoint_metadata(path: str | Path) -> dict[str, Any]:
-    """A checkpoint's metadata, read with numpy alone (layout documented in qin_env.agents.checkpoint)."""
-    data = Path(path).read_bytes()
-    if not data.startswith(b"QIN-CHECKPOINT"):
-        raise ValueError(f"{path} is not a QIN checkpoint (no QIN-CHECKPOINT header)")
-    try:
-        with np.load(io.BytesIO(data[data.index(b"\n") + 1:]), allow_pickle=False) as archive:
-            return json.loads(archive["metadata.json"].tobytes())
-    except (ValueError, KeyError, OSError) as exc:
-        raise ValueError(f"{path} is not a readable QIN checkpoint ({exc})") from exc
+    """A checkpoint's metadata, checked by the loader's rules without reading any array (ValueError otherwise)."""
+    return load_metadata(path)
 
 
 def _single_file(folder: Path) -> Path | None:

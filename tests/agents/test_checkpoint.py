@@ -10,8 +10,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import qin_env
-from qin_env import agents
 from qin_env.agents import checkpoint
 from qin_env.agents.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
 from qin_env.params import config_hash, load_config
@@ -187,21 +185,3 @@ def test_custom_nodes_rebuild_from_a_template_only(tmp_path):
     loaded, _ = load_checkpoint(path, like=template)
     assert isinstance(loaded["head"], Linear)
     assert_same_tree(loaded, params)
-
-
-def test_sb3_ppo_trains_saves_loads_and_acts_identically(tmp_path):
-    trained = agents.make("sb3-ppo", n_steps=128, batch_size=64, n_epochs=2, seed=0).train(256, seed=1)
-    path = trained.save(tmp_path / "sb3.qinckpt")
-    _, meta = load_checkpoint(path, expected={"kind": "sb3-ppo", "scenario": "metro_qkd"})
-    assert meta["timesteps"] == 256
-    loaded = agents.make("sb3-ppo", checkpoint=str(path))
-    env = qin_env.parallel_env("metro_qkd")
-    obs, _ = env.reset(seed=0)
-    for i in range(5):
-        key = jax.random.key(i)
-        expected, actual = trained.act(key, obs), loaded.act(key, obs)
-        assert set(expected) == set(env.possible_agents)
-        assert all(np.array_equal(expected[a], actual[a]) for a in expected)
-        obs, *_ = env.step(expected)
-    with pytest.raises(ValueError, match="saved for scenario 'metro_qkd', not 'device_surge'"):
-        agents.make("sb3-ppo", scenario="device_surge", checkpoint=str(path))
