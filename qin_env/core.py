@@ -3,8 +3,9 @@
 One step is one slot of `episode.dt_s` seconds. Inside, every quantity is an array over
 aggregators [A] (one long-haul link each) or processing units [P]; agent dicts exist only at the
 boundary. Contract of `step`: actions are integer arrays of each agent's `action_nvec` shape with
-values inside it (indices are clipped to the space inside the core, since a traced value cannot
-raise; the faces check and raise). Randomness comes only from `key`.
+values inside it. Keys and shapes are static, so a missing or unknown agent and a wrong shape
+raise when the step is traced; values are traced, so out-of-range indices are clipped inside the
+core (the faces check them and raise). Randomness comes only from `key`.
 """
 
 from __future__ import annotations
@@ -243,8 +244,24 @@ def action_masks(model_qubits: Any, params: Params, xp: Any = jnp) -> dict[str, 
 
 # ---------------------------------------------------------------- step
 
+def _check_actions(actions: dict[str, Any], params: Params) -> None:
+    """Refuse, at trace time, an action dict whose agents or shapes are not the scenario's."""
+    names = agent_names(params)
+    unknown, missing = sorted(set(actions) - set(names)), [n for n in names if n not in actions]
+    if unknown or missing:
+        raise ValueError(f"actions name agents {sorted(actions)}; this scenario's agents are {names}"
+                         + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+                         + (f" (missing: {', '.join(missing)})" if missing else ""))
+    for name in names:
+        expected = (len(action_nvec(params, name)),)
+        if jnp.shape(actions[name]) != expected:
+            raise ValueError(f"action of {name} has shape {jnp.shape(actions[name])}; its space needs shape {expected} "
+                             f"(core.action_nvec: {action_nvec(params, name)})")
+
+
 def _decode(actions: dict[str, jax.Array], params: Params) -> dict[str, jax.Array]:
     """Agent dicts to per-link index arrays, each clipped into its component's range."""
+    _check_actions(actions, params)
     a = params.n_aggregators
     orch = jnp.asarray(actions["orchestrator"], jnp.int32).reshape(a, len(ORCHESTRATOR_COMPONENTS))
     agg = jnp.stack([jnp.asarray(actions[f"aggregator_{i}"], jnp.int32) for i in range(a)])

@@ -130,3 +130,16 @@ def test_named_action_places_levels_by_component_name_and_refuses_unknown_ones()
         core.named_action(params, "aggregator_0", width=1)
     with pytest.raises(ValueError, match=r"orchestrator episodes=9 is outside the allowed range \[0, 4\]"):
         core.named_action(params, "orchestrator", episodes=9)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda acts: acts | {"aggregator_0": jnp.zeros(1, jnp.int32)},
+     r"action of aggregator_0 has shape \(1,\); its space needs shape \(6,\)"),
+    (lambda acts: acts | {"eve": jnp.zeros(2, jnp.int32)}, r"unknown: eve"),
+    (lambda acts: {k: v for k, v in acts.items() if k != "aggregator_1"}, r"missing: aggregator_1"),
+])
+def test_actions_of_the_wrong_shape_or_agents_are_refused_when_the_step_is_traced(change, message):
+    params = load_params("metro_qkd")
+    _, state = core.reset(jax.random.PRNGKey(0), params)
+    with pytest.raises(ValueError, match=message):
+        jax.jit(core.step)(jax.random.PRNGKey(1), state, change(constant_actions(params)), params)
