@@ -131,14 +131,17 @@ def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
 
 
 def list_agents() -> dict[str, str]:
-    """Every name `make` accepts (registered, then installed plug-ins) with a one-line description."""
+    """Every name `make` accepts with a one-line description: registered agents, then installed plug-ins.
+
+    Plug-ins are listed by their entry point (name, `module:attr`, distribution) without importing
+    them: a plug-in's code runs only when its name is asked for (`make`).
+    """
     out = {name: entry.description() for name, entry in _REGISTRY.items()}
     for name, ep in _entry_points().items():
         if name not in out:
-            try:
-                out[name] = _first_line(ep.load()) or f"plug-in {ep.value}"
-            except Exception as exc:  # a broken plug-in must not hide the others
-                out[name] = f"plug-in {ep.value} (fails to load: {type(exc).__name__}: {exc})"
+            dist = getattr(ep, "dist", None)
+            origin = f" from {dist.name} {dist.version}" if dist is not None else ""
+            out[name] = f"plug-in {ep.value}{origin}"
     return out
 
 

@@ -155,7 +155,7 @@ def test_factory_without_checkpoint_argument_refuses_a_checkpoint(user_module):
         agents.make(f"{user_module}:AlwaysFirst", checkpoint="model.qinckpt")
 
 
-def test_entry_point_plugin_is_made_by_name_and_listed(user_module, monkeypatch):
+def test_entry_point_plugin_is_listed_without_being_imported_and_made_by_name(user_module, monkeypatch):
     plugin = importlib.metadata.EntryPoint(name="always-first", value=f"{user_module}:AlwaysFirst",
                                            group=registry.ENTRY_POINT_GROUP)
     real = importlib.metadata.entry_points
@@ -166,7 +166,9 @@ def test_entry_point_plugin_is_made_by_name_and_listed(user_module, monkeypatch)
         return real(**selection)
 
     monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
-    assert agents.list_agents()["always-first"] == "Always the first choice of every component."
+    sys.modules.pop(user_module, None)
+    assert agents.list_agents()["always-first"] == f"plug-in {user_module}:AlwaysFirst"
+    assert user_module not in sys.modules  # listing imports no plug-in
     agent = agents.make("always-first", scenario="metro_qkd")
     assert type(agent).__name__ == "AlwaysFirst"
     with pytest.raises(ValueError, match="always-first"):  # listed among the valid names
