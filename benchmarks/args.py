@@ -186,6 +186,8 @@ def override_pair(text: str) -> tuple[str, Any]:
         value = value_text  # a bare word: a string such as stationary
     except ValueError:  # an integer of more digits than Python converts (4,300)
         raise too_large from None
+    except RecursionError:
+        raise argparse.ArgumentTypeError(f"--set {key}=...: the value is nested too deep to parse") from None
     if _too_large(value):
         raise too_large
     return key, value

@@ -42,6 +42,20 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as err:  # message carries "(at line L, column C)"
         raise ValueError(f"malformed scenario file {path}: {err}") from err
+    except RecursionError:
+        raise ValueError(f"malformed scenario file {path}: arrays or tables nested deeper than the parser "
+                         "allows (a scenario needs two levels)") from None
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """`repr(value)` cut to `limit` characters; a huge integer (which Python refuses to print) by its size."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"<an integer of {value.bit_length()} bits>"
+    try:
+        text = repr(value)
+    except ValueError:  # a list holding an integer of more than 4,300 digits
+        text = f"<a {type(value).__name__} holding a huge integer>"
+    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 def _flatten(raw: Mapping[str, Any], path: Path | str) -> dict[str, Any]:
@@ -67,15 +81,15 @@ def _range_text(field: Field) -> str:
 def _coerce(key: str, value: Any, field: Field, where: str) -> Any:
     """Check one value against its field; return it in canonical Python form."""
     def bad(msg: str) -> ValueError:
-        return ValueError(f"{key}={value!r} in {where}: {msg}")
+        return ValueError(f"{key}={_shown(value)} in {where}: {msg}")
 
     def number(x: Any, integer: bool) -> float | int:
         if isinstance(x, bool) or not isinstance(x, int | float):
             raise bad("expected an integer" if integer else "expected a number")
-        if integer and (not float(x).is_integer()):
-            raise bad("expected an integer")
-        if not (field.low <= x <= field.high) or x != x:
+        if not (field.low <= x <= field.high) or x != x:  # exact for integers of any size, before any float()
             raise bad(f"outside the allowed range {_range_text(field)} ({field.doc})")
+        if integer and isinstance(x, float) and not x.is_integer():
+            raise bad("expected an integer")
         return int(x) if integer else float(x)
 
     if field.kind in ("float", "int"):

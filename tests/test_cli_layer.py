@@ -154,3 +154,10 @@ def test_help_and_a_refused_flag_load_no_trainer():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     loaded = json.loads(out.stdout.splitlines()[-1])
     assert [m for m in loaded if m.startswith(HEAVY)] == []
+
+
+def test_a_set_value_nested_too_deep_is_a_usage_error_naming_the_key(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["evaluate", "--agent", "heuristic", "--set", "episode.max_steps=" + "[" * 50_000 + "]" * 50_000])
+    assert exit_info.value.code == 2
+    assert "--set episode.max_steps=...: the value is nested too deep to parse" in capsys.readouterr().err

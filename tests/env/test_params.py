@@ -82,3 +82,17 @@ def test_config_defaults_cover_the_whole_schema():
 
 def test_every_schema_field_documents_its_meaning():
     assert all(field.doc for key, field in SCHEMA.items() if key != "scenario.description")
+
+
+@pytest.mark.parametrize("value", [10**400, -(10**5000), [1, 10**5000]], ids=["400-digits", "5000-digits", "in-a-list"])
+def test_an_integer_of_any_size_out_of_range_is_refused_naming_the_key_and_range(value):
+    key = "episode.max_steps" if not isinstance(value, list) else "actions.episodes"
+    with pytest.raises(ValueError, match=rf"{key}=<an? .*(integer|list).* outside the allowed range \["):
+        load_params("metro_qkd", {key: value})
+
+
+def test_a_scenario_file_nested_too_deep_is_refused_naming_the_file(tmp_path):
+    path = tmp_path / "deep.toml"
+    path.write_text("[scenario]\nname = 'deep'\n[episode]\nmax_steps = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(ValueError, match=rf"malformed scenario file {path}: .*nested deeper"):
+        load_params(str(path))
