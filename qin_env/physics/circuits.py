@@ -160,6 +160,33 @@ def swap_fidelity_circuit(f1: float, f2: float) -> float:
     return _bell_fidelity(np.asarray(swap()))
 
 
+# --- Intercept-resend on an entangled pair ----------------------------------------------------
+
+
+def intercept_resend_pair_circuit(pair_fidelity: float, tap_fraction: float = 1.0) -> float:
+    """Bell fidelity of a Werner pair whose qubit 0 Eve measures, with probability `tap_fraction`, and resends.
+
+    She picks Z or X with probability 1/2 each; the state is the exact mixture of the three density matrices.
+    """
+
+    # Wire 2 holds Eve's outcome once PennyLane defers the mid-circuit measurement; it is traced out.
+    @qml.qnode(_mixed_device(3))
+    def pair(basis: int | None) -> np.ndarray:
+        _werner_pair(pair_fidelity, (0, 1))
+        if basis is not None:
+            # Measure in her basis, resend the eigenstate found (intercept-resend: Gisin et al., RMP 74, 145, Sec. VI.A)
+            if basis == _X_BASIS:
+                qml.Hadamard(wires=0)
+            qml.measure(0)
+            if basis == _X_BASIS:
+                qml.Hadamard(wires=0)
+        return qml.density_matrix(wires=[0, 1])
+
+    tapped = 0.5 * (np.asarray(pair(_Z_BASIS)) + np.asarray(pair(_X_BASIS)))
+    rho = (1.0 - tap_fraction) * np.asarray(pair(None)) + tap_fraction * tapped
+    return _bell_fidelity(rho)
+
+
 # --- Superdense coding ------------------------------------------------------------------------
 
 

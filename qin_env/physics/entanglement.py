@@ -37,6 +37,35 @@ def decohered_fidelity(f0: ArrayLike, t_s: ArrayLike, t_coherence_s: ArrayLike) 
     return 0.25 + (f0 - 0.25) * jnp.exp(-t / jnp.asarray(t_coherence_s, f0.dtype))
 
 
+def age_averaged_fidelity(f0: ArrayLike, dt_s: ArrayLike, t_coherence_s: ArrayLike) -> jax.Array:
+    """Mean fidelity at the end of a slot of `dt_s` of pairs made uniformly in it, stored in a depolarising memory.
+
+    Equals `decohered_fidelity` averaged over ages uniform in [0, dt]; dt = 0 gives f0 exactly.
+    """
+    f0 = _fidelity("f0", f0)
+    check_range("dt_s", dt_s, 0.0, float("inf"))
+    check_range("t_coherence_s", t_coherence_s, 0.0, float("inf"), low_open=True)
+    x = jnp.asarray(dt_s, f0.dtype) / jnp.asarray(t_coherence_s, f0.dtype)
+    small = x < 1e-3
+    x_safe = jnp.where(small, 1.0, x)
+    # Mean of e^{-t/T} over t uniform in [0, dt]: (1 - e^{-x})/x with x = dt/T, its Taylor series near 0
+    mean_decay = jnp.where(small, 1.0 - x / 2.0 + x * x / 6.0 - x**3 / 24.0, -jnp.expm1(-x_safe) / x_safe)
+    # F = 1/4 + (F0 - 1/4)(T/dt)(1 - e^{-dt/T}) (Nielsen & Chuang, Eq. 8.102, integrated over uniform ages)
+    return 0.25 + (f0 - 0.25) * mean_decay
+
+
+def intercept_resend_pair_fidelity(f: ArrayLike, tap_fraction: ArrayLike) -> jax.Array:
+    """Fidelity of a Werner pair one of whose photons Eve measures in a random Z/X basis and resends.
+
+    With probability `tap_fraction` the pair is tapped; a tapped pair is Bell-diagonal but not Werner.
+    """
+    f = _fidelity("f", f)
+    check_range("tap_fraction", tap_fraction, 0.0, 1.0)
+    tap = jnp.asarray(tap_fraction, f.dtype)
+    # Random Z/X measure-resend = mean of full Z, X dephasing = I/2 + X/4 + Z/4 (Nielsen & Chuang 8.3): F' = (2F+1)/6
+    return (1.0 - tap) * f + tap * (2.0 * f + 1.0) / 6.0
+
+
 def bbpssw_purify(f: ArrayLike) -> tuple[jax.Array, jax.Array]:
     """(output fidelity, success probability) of one BBPSSW round on two Werner pairs of fidelity f."""
     f = _fidelity("f", f)

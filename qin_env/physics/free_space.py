@@ -70,3 +70,20 @@ def leo_orbital_period_s(altitude_km: ArrayLike = 500.0) -> jax.Array:
     check_range("altitude_km", altitude_km, 0.0, float("inf"), low_open=True)
     r = EARTH_RADIUS_KM + as_float(altitude_km)
     return 2.0 * jnp.pi * jnp.sqrt(r**3 / EARTH_GM_KM3_PER_S2)
+
+
+def leo_visible_fraction(altitude_km: ArrayLike = 500.0, min_elevation_deg: ArrayLike = 15.0) -> jax.Array:
+    """Fraction of each orbit that an overhead pass spends above `min_elevation_deg` (Earth's rotation neglected)."""
+    check_range("altitude_km", altitude_km, 0.0, float("inf"), low_open=True)
+    check_range("min_elevation_deg", min_elevation_deg, 0.0, 90.0)
+    e = jnp.deg2rad(as_float(min_elevation_deg))
+    r = EARTH_RADIUS_KM + jnp.asarray(altitude_km, e.dtype)
+    # Central angle where elevation is e: tan e = (cos g - R_E/r)/sin g solved, g = arccos(R_E cos e / r) - e (Vallado)
+    half_angle = jnp.arccos(EARTH_RADIUS_KM * jnp.cos(e) / r) - e
+    return half_angle / jnp.pi
+
+
+def leo_pass_duration_s(altitude_km: ArrayLike = 500.0, min_elevation_deg: ArrayLike = 15.0) -> jax.Array:
+    """Seconds an overhead pass of a circular orbit spends above `min_elevation_deg` (as `leo_elevation_rad`)."""
+    fraction = leo_visible_fraction(altitude_km, min_elevation_deg)
+    return fraction * leo_orbital_period_s(jnp.asarray(altitude_km, fraction.dtype))
