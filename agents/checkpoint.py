@@ -21,6 +21,7 @@ Metadata written by `save_checkpoint` (the caller gives `kind`, `scenario` and a
 | `scenario`       | scenario name (or TOML path) trained on                                 |
 | `overrides`      | dotted-key overrides applied to it                                      |
 | `config_hash`    | `qin_env.params.config_hash` of the scenario with its overrides         |
+| `env_version`    | `qin_env.version.ENV_VERSION` the file was made under                   |
 | `versions`       | installed versions of qin-env, jax, pennylane, optax                    |
 | `created`        | UTC timestamp, ISO 8601                                                 |
 
@@ -32,8 +33,9 @@ Leaves come back as numpy arrays with their saved dtype and shape: bool, integer
 the file is a regular file of at most `MAX_CHECKPOINT_BYTES`; the header and the SHA-256; every
 zip entry is stored uncompressed, unencrypted, named as above, and their sizes add up to at most
 the payload; `metadata.json` and `tree.json` are JSON of the documented types, nested at most
-`MAX_TREE_DEPTH` deep; every leaf's `.npy` header declares a plain numeric dtype and a shape whose
-bytes fill its entry exactly. Anything else is one `ValueError` naming the file and the field.
+`MAX_TREE_DEPTH` deep; the metadata's `env_version` is this environment's (a file without one was
+made before versioning: version 0); every leaf's `.npy` header declares a plain numeric dtype and a
+shape whose bytes fill its entry exactly. Anything else is one `ValueError` naming the file and the field.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from typing import IO, Any
 import jax
 import numpy as np
 
+from qin_env import version as qin_version
 from qin_env.params import config_hash, load_config
 
 FORMAT_VERSION = 1
@@ -75,7 +78,7 @@ _UNREADABLE = (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, 
 
 __all__ = ["FINAL_CHECKPOINT", "FORMAT_VERSION", "MAX_CHECKPOINT_BYTES", "MAX_TREE_DEPTH", "SUFFIX",
            "CheckpointError", "atomic_write_bytes", "check_expected", "load_checkpoint", "load_metadata",
-           "save_checkpoint"]
+           "package_versions", "save_checkpoint"]
 
 
 class CheckpointError(ValueError):
@@ -131,7 +134,8 @@ def _leaf_paths(tree: Any) -> list[str]:
 
 # ---------------------------------------------------------------- save
 
-def _versions() -> dict[str, str | None]:
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages a checkpoint's numbers depend on (its `versions` field)."""
     out: dict[str, str | None] = {}
     for name in _VERSIONED_PACKAGES:
         try:
@@ -146,11 +150,11 @@ def _full_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
     missing = [k for k in ("kind", "scenario") if k not in metadata]
     if missing:
         raise ValueError(f"checkpoint metadata needs {missing}; got keys {sorted(metadata)}")
-    meta = {"network": {}, **metadata, "format_version": FORMAT_VERSION}
+    meta = {"network": {}, **metadata, "format_version": FORMAT_VERSION, "env_version": qin_version.ENV_VERSION}
     meta["overrides"] = dict(meta.get("overrides") or {})
     if "config_hash" not in meta:
         meta["config_hash"] = config_hash(load_config(meta["scenario"], meta["overrides"]))
-    meta.setdefault("versions", _versions())
+    meta.setdefault("versions", package_versions())
     meta.setdefault("created", datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
     try:
         json.dumps(meta, allow_nan=False)
@@ -181,15 +185,35 @@ def _serialise(params: Any, metadata: dict[str, Any]) -> bytes:
     return header + payload
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where the platform allows."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write `data` to `path` all or nothing: a temporary file beside it, fsynced, renamed over it, folder fsynced."""
+    """Write `data` to `path` all or nothing: a temporary file beside it, fsynced, renamed over it, folder fsynced.
+
+    The file gets the mode `open(path, "w")` would give it (the old file's, else 0o666 less the umask),
+    not the temporary file's owner-only 0o600.
+    """
     path = Path(path)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -208,7 +232,7 @@ def save_checkpoint(path: str | os.PathLike, params: Any, metadata: Mapping[str,
     """Save a parameter pytree and its metadata atomically; returns the path written.
 
     `metadata` needs `kind` and `scenario`; `network`, `overrides` and any other JSON-able keys
-    are kept. `format_version`, `config_hash`, `versions` and `created` are filled in.
+    are kept. `format_version`, `env_version`, `config_hash`, `versions` and `created` are filled in.
     """
     path = Path(path)
     if not path.parent.is_dir():
@@ -358,6 +382,12 @@ def _check_metadata(path: Path, metadata: Any) -> dict[str, Any]:
             found = type(metadata[field]).__name__
             raise CheckpointError(f"checkpoint {path.name}: metadata field {field!r} is a {found}, expected "
                                   f"{' or '.join(t.__name__ for t in types)}")
+    env_version = metadata.get("env_version", 0)  # files made before versioning: version 0
+    if type(env_version) is not int:
+        raise CheckpointError(f"checkpoint {path.name}: metadata field 'env_version' is {env_version!r}, expected an "
+                              "integer")
+    if problem := qin_version.version_mismatch(f"checkpoint {path.name}", env_version):
+        raise CheckpointError(problem)
     return metadata
 
 

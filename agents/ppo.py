@@ -5,6 +5,8 @@
 `jax.jit(jax.vmap(make_train(cfg)))(keys)` trains several seeds at once (Lu et al., NeurIPS 2022,
 "Discovered Policy Optimisation", purejaxrl/ppo.py). Every learning agent lives on one leading
 axis (`qin_env.agents.multiagent.AgentStack`) and one `jax.vmap` runs all their networks.
+`make_seeds_trainer(cfg)` runs the same updates one compiled call each, so `qin train` can save
+the state between two updates and resume it bitwise.
 
 - IPPO: each agent its own actor and critic on its own observation (de Witt et al. 2020, "Is
   independent learning all you need in the StarCraft multi-agent challenge?").
@@ -480,10 +482,50 @@ def make_train(config: PPOConfig, progress: Callable[[], None] | None = None,
             runner, metrics, _ = trainer.update(runner, reward_params, k)
             return runner, metrics
 
-        runner, metrics = jax.lax.scan(body, runner, jax.random.split(jax.random.split(key, 3)[2], trainer.num_updates))
+        runner, metrics = jax.lax.scan(body, runner, update_keys(key, trainer.num_updates))
         return {"params": runner.params, "metrics": metrics}
 
     return train
+
+
+def update_keys(key: jax.Array, num_updates: int) -> jax.Array:
+    """The key of every update of `train(key)` ([num_updates, ...]); `Trainer.init(key)` uses the other splits."""
+    return jax.random.split(jax.random.split(key, 3)[2], num_updates)
+
+
+def _strong(tree: Any) -> Any:
+    """The tree with weak types made strong, so a state read back from a file traces like the one it was saved from."""
+    return jax.tree.map(lambda x: jax.lax.convert_element_type(x, x.dtype), tree)
+
+
+class SeedsTrainer(NamedTuple):
+    """PPO on several seeds at once, one compiled call per update, so a run can stop at any update and go on bitwise.
+
+    `start(seed_keys [S, ...]) -> (runner, keys)`: every seed's `RunnerState` (leaves [S, ...]) and the
+    key of each of its updates (`keys [S, num_updates, ...]`). `update(runner, keys[:, u]) -> (runner,
+    metrics)`: update `u` of every seed, metrics [S] per name. The state between two updates is the
+    runner and the keys, nothing else, and `update` reads nothing but them: saved and loaded back
+    (`qin_env.bench.train`), it continues exactly as the run that never stopped.
+    """
+
+    start: Callable[[jax.Array], tuple[RunnerState, jax.Array]]
+    update: Callable[[RunnerState, jax.Array], tuple[RunnerState, dict[str, jax.Array]]]
+    num_updates: int
+
+
+def make_seeds_trainer(config: PPOConfig) -> SeedsTrainer:
+    """The jitted, seed-vmapped `start` and `update` of a config (see `SeedsTrainer`)."""
+    trainer = make_trainer(config)
+
+    def start(seed_keys: jax.Array) -> tuple[RunnerState, jax.Array]:
+        runner = jax.vmap(trainer.init)(seed_keys)
+        return _strong(runner), jax.vmap(lambda key: update_keys(key, trainer.num_updates))(seed_keys)
+
+    def update(runner: RunnerState, keys: jax.Array) -> tuple[RunnerState, dict[str, jax.Array]]:
+        runner, metrics, _ = jax.vmap(trainer.update, in_axes=(0, None, 0))(runner, None, keys)
+        return _strong(runner), metrics
+
+    return SeedsTrainer(jax.jit(start), jax.jit(update), trainer.num_updates)
 
 
 def make_policy_fn(config: PPOConfig, params: dict[str, Any], greedy: bool = True) -> Policy:

@@ -42,7 +42,8 @@ def config_from_json(data: Mapping[str, Any]) -> PPOConfig:
 def save_trained(path: str | os.PathLike, config: PPOConfig, params: Any, extra: Mapping[str, Any] | None = None
                  ) -> Path:
     """Atomically save one seed's trained params with the config that rebuilds the agent."""
-    network = {"network": config.network, "n_qubits": resolved_n_qubits(config), "n_layers": config.n_layers,
+    n_qubits = resolved_n_qubits(config) if config.network == "vqc" else None  # an MLP has no circuit width
+    network = {"network": config.network, "n_qubits": n_qubits, "n_layers": config.n_layers,
                "hidden": list(config.hidden), "algorithm": config.algorithm,
                "param_count": network_param_count(config)}
     metadata = {"kind": f"{config.network}-ppo", "scenario": config.scenario,

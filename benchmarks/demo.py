@@ -73,8 +73,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int_range("--seeds", 1), default=3, help="seeds trained at once")
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder")
     args = parser.parse_args(argv)
-    cli.main(["train", "--scenario", args.scenario, "--agent", "vqc-ppo", "--steps", str(args.steps),
-              "--seeds", str(args.seeds), "--out", str(args.out), "--eval-episodes", str(args.episodes)])
+    # a rerun of the demo replaces its previous training run (qin train refuses a used folder otherwise)
+    status = cli.main(["train", "--scenario", args.scenario, "--agent", "vqc-ppo", "--steps", str(args.steps),
+                       "--seeds", str(args.seeds), "--out", str(args.out), "--eval-episodes", str(args.episodes),
+                       "--overwrite"])
+    if status:
+        raise SystemExit(status)
     summary = json.loads((args.out / "summary.json").read_text())
     results = {}
     for name in tqdm(("random", "heuristic"), desc=f"evaluating on {args.scenario}"):

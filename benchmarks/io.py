@@ -1,13 +1,26 @@
-"""Result files written atomically: a reader sees the old file or the new one, never half of one."""
+"""Result files written atomically, and output folders held by one writer at a time.
+
+Every writer here goes through `qin_env.agents.checkpoint.atomic_write_bytes`: a temporary file in
+the same folder, fsynced, `os.replace`d over the target, the folder fsynced, so a reader (or a run
+killed at any instant) sees the old file or the new one, never half of one. A killed write leaves
+at most a `.NAME.XXXXXXXX.tmp` file beside it (`is_temporary`).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from qin_env.agents.checkpoint import atomic_write_bytes
+from qin_env.bench.args import UsageError
+
+LOCK_FILE = ".lock"
+_TEMPORARY = re.compile(r"\.(?P<name>.+)\.[^.]+\.tmp")  # atomic_write_bytes's mkstemp(prefix=".NAME.", suffix=".tmp")
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
@@ -43,3 +56,36 @@ def save_figure(fig: Any, path: str | os.PathLike, **kwargs: Any) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", **kwargs)
     return write_atomic(path, buffer.getvalue())
+
+
+def is_temporary(name: str, of: Any = None) -> bool:
+    """Whether `name` is the temporary file of an atomic write (killed before its rename); `of(target)` filters."""
+    match = _TEMPORARY.fullmatch(name)
+    return bool(match) and (of is None or of(match["name"]))
+
+
+@contextlib.contextmanager
+def exclusive_folder(folder: Path, flag: str = "--out") -> Iterator[Path]:
+    """Create `folder` and hold an exclusive lock on it while the block runs (`flock` on `folder/.lock`).
+
+    The kernel drops the lock when the process ends, however it ends, so a killed run never leaves a
+    folder locked. A folder another process holds is a UsageError naming the folder and that PID.
+    """
+    import fcntl  # POSIX; imported here so parsing the command line needs nothing platform-specific
+
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{flag} {folder} is a file, not a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise UsageError(f"{flag} {folder} is in use by another run (PID {holder}, which holds "
+                             f"{folder / LOCK_FILE}); wait for it to end or choose another folder") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield folder
+    finally:
+        os.close(fd)

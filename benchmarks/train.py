@@ -2,15 +2,23 @@
 
 Writes to the output folder: `metrics.csv` (one row per update and seed), `learning_curve.png`
 (mean and spread over seeds, random and heuristic as reference lines), one checkpoint per seed,
-`checkpoint_final.qinckpt` (the seed with the best evaluated return) and `summary.json`.
+`checkpoint_final.qinckpt` (the seed with the best evaluated return), `summary.json`, and
+`train_state.qinckpt`, the state between two updates (`--checkpoint-every`).
+
+A run holds an exclusive lock on its folder (`OUT/.lock`) from start to end, writes every file
+atomically, refuses a folder that is not empty unless told `--resume` (continue the run in it, to
+the result an uninterrupted run gives, bit for bit) or `--overwrite` (remove its files first).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import io
 import json
+import re
+import shutil
 import time
 import warnings
 from collections.abc import Mapping
@@ -21,6 +29,7 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
+from qin_env.agents.checkpoint import FINAL_CHECKPOINT
 from qin_env.bench.args import (
     SEED_MAX,
     Command,
@@ -32,7 +41,15 @@ from qin_env.bench.args import (
     int_range,
     scenario_overrides,
 )
-from qin_env.bench.io import save_figure, write_atomic, write_json, write_text
+from qin_env.bench.io import (
+    LOCK_FILE,
+    exclusive_folder,
+    is_temporary,
+    save_figure,
+    write_atomic,
+    write_json,
+    write_text,
+)
 
 AGENTS = ("vqc-ppo", "mlp-ppo")
 ALGORITHMS = ("ippo", "mappo", "reinforce")  # qin_env.agents.ppo.ALGORITHMS, without importing the trainer
@@ -58,6 +75,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="mlp-ppo hidden layer sizes (default: 64 64, SB3's; 6 gives a VQC-sized network)")
     parser.add_argument("--lr", type=float_range("--lr", 0.0, 1.0), default=None,
                         help="learning rate (default: 3e-3 for vqc-ppo, 3e-4 for mlp-ppo)")
+    parser.add_argument("--checkpoint-every", type=int_range("--checkpoint-every", 0), default=10, metavar="N",
+                        help="save the training state every N updates and after the last one (0: after the last "
+                             "only); --resume continues from the latest, and may change N: it changes no result")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true",
+                      help="continue the run in --out from its training state, with the flags it was started with "
+                           "(a finished run is left as it is)")
+    mode.add_argument("--overwrite", action="store_true",
+                      help="remove a previous run's files from --out first (files of other programs are kept)")
     add_overrides(parser)
 
 
@@ -153,13 +179,156 @@ def plot_learning_curve(path: Path, returns: np.ndarray, steps_per_update: int, 
     return path
 
 
+@dataclasses.dataclass
+class RunState:
+    """Where a run stands between two updates: the seeds' runner and update keys, the metrics so far, the time spent.
+
+    Saved to `train_state.qinckpt` with the checkpoint format (arrays and JSON, no pickle): the
+    runner (network params, optimiser state, env states and observations), every update's key, one
+    metrics array [seeds, updates done] per name, and in the metadata the update reached, the
+    run's flags (`run_record`) and its PPOConfig.
+    """
+
+    runner: Any
+    """`qin_env.agents.ppo.RunnerState`, leaves [seeds, ...]."""
+    keys: np.ndarray
+    """[seeds, updates, ...]: the key of every update."""
+    history: list[dict[str, np.ndarray]]
+    """Metrics of each update done, [seeds] per name."""
+    train_s: float
+    """Seconds spent training so far, over every run that worked on it."""
+
+    @property
+    def updates(self) -> int:
+        """Updates done."""
+        return len(self.history)
+
+    def metrics(self) -> dict[str, np.ndarray]:
+        """Every metric so far as [seeds, updates done]."""
+        return {name: np.stack([h[name] for h in self.history], axis=1) for name in self.history[0]}
+
+
+STATE_FILE = "train_state.qinckpt"
+STATE_KIND = "qin-train-state"
+_RUN_FILES = ("metrics.csv", "learning_curve.png", "summary.json", STATE_FILE, FINAL_CHECKPOINT, "tensorboard")
+_SEED_CHECKPOINT = re.compile(r"checkpoint_seed\d+\.qinckpt")
+_FLAGS = {"overrides": "--set"}  # record fields whose flag is not --<field>
+
+
+def _is_run_file(name: str) -> bool:
+    return name in _RUN_FILES or bool(_SEED_CHECKPOINT.fullmatch(name))
+
+
+def run_record(args: argparse.Namespace, config: Any, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The flags a run's result depends on, as JSON: a `--resume` must give the same ones."""
+    from qin_env.params import config_hash, load_config
+
+    return {"scenario": args.scenario, "config_hash": config_hash(load_config(args.scenario, overrides)),
+            "agent": args.agent, "algorithm": args.algorithm, "steps": args.steps, "seeds": args.seeds,
+            "seed": args.seed, "overrides": json.loads(json.dumps(overrides)), "lr": config.lr,
+            "hidden": list(config.hidden), "eval_episodes": args.eval_episodes, "eval_seed": args.eval_seed}
+
+
+def _check_same_run(out: Path, metadata: Mapping[str, Any], record: Mapping[str, Any], ppo_config: Mapping[str, Any]
+                    ) -> None:
+    """Refuse a `--resume` whose flags (or the config they give) differ from the recorded run's, naming each."""
+    if metadata.get("kind") != STATE_KIND or not isinstance(metadata.get("run"), dict):
+        raise UsageError(f"--resume: {out / STATE_FILE} is not a qin train state (kind {metadata.get('kind')!r})")
+    recorded = metadata["run"]
+    problems = [f"{_FLAGS.get(field, '--' + field.replace('_', '-'))} was {recorded.get(field)!r}, now {value!r}"
+                for field, value in record.items() if field != "config_hash" and recorded.get(field) != value]
+    if not problems and recorded.get("config_hash") != record["config_hash"]:
+        problems = [f"--scenario {record['scenario']} hashes to {record['config_hash']}, not "
+                    f"{recorded.get('config_hash')} as when the run started (its file was edited)"]
+    if not problems:
+        problems = [f"PPOConfig.{field} was {value!r}, now {ppo_config.get(field)!r} (another qin-env version?)"
+                    for field, value in (metadata.get("ppo_config") or {}).items() if ppo_config.get(field) != value]
+    if problems:
+        raise UsageError(f"--resume: {out} holds a run with other flags: {'; '.join(problems)}. Resume with the "
+                         "recorded flags, or start again with --overwrite")
+
+
+def _prepare_folder(out: Path, args: argparse.Namespace, record: dict[str, Any], ppo_config: dict[str, Any]
+                    ) -> dict[str, Any] | None:
+    """Apply --resume / --overwrite to the locked `out`; the metadata of the state to resume from, if any."""
+    from qin_env.agents.checkpoint import CheckpointError, load_metadata
+
+    present = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE)
+    leftovers = [name for name in present if is_temporary(name)]  # writes a killed run never finished
+    if getattr(args, "overwrite", False):
+        removed = [name for name in present if _is_run_file(name) or name in leftovers]
+        for name in removed:
+            if (out / name).is_dir():
+                shutil.rmtree(out / name)
+            else:
+                (out / name).unlink()
+        if removed:
+            print(f"--overwrite: removed the previous run's {', '.join(removed)} from {out}")
+        return None
+    if not getattr(args, "resume", False):
+        if present:
+            shown = ", ".join(present[:5]) + (f" and {len(present) - 5} more" if len(present) > 5 else "")
+            raise UsageError(f"--out {out} is not empty (it holds {shown}); pass --resume to continue the run in "
+                             "it, --overwrite to replace it, or choose an empty folder")
+        return None
+    for name in leftovers:
+        (out / name).unlink()
+    if not (out / STATE_FILE).is_file():
+        if others := [name for name in present if name not in leftovers]:
+            raise UsageError(f"--resume: {out} holds no training state {STATE_FILE} to resume from (it holds "
+                             f"{', '.join(others[:5])}); start again with --overwrite")
+        print(f"--resume: nothing to resume in {out} yet; starting the run")
+        return None
+    try:
+        metadata = load_metadata(out / STATE_FILE)
+    except CheckpointError as err:
+        raise UsageError(f"--resume: {err}") from None
+    _check_same_run(out, metadata, record, ppo_config)
+    return metadata
+
+
+def _state_template(seeds_trainer: Any, seed_keys: jax.Array, updates: int) -> dict[str, Any]:
+    """Shapes and dtypes of a saved state after `updates` updates (the `like=` of its loader)."""
+    runner, keys = jax.eval_shape(seeds_trainer.start, seed_keys)
+    one_key = jax.ShapeDtypeStruct((keys.shape[0], *keys.shape[2:]), keys.dtype)
+    _, metrics = jax.eval_shape(seeds_trainer.update, runner, one_key)
+    return {"runner": runner, "keys": keys,
+            "metrics": {name: jax.ShapeDtypeStruct((*m.shape, updates), m.dtype) for name, m in metrics.items()}}
+
+
+def save_state(out: Path, state: RunState, config: Any, record: Mapping[str, Any]) -> Path:
+    """Atomically save where the run stands (`RunState`) and the metrics rows so far."""
+    from qin_env.agents.checkpoint import save_checkpoint
+    from qin_env.agents.trained import config_to_json
+
+    tree = {"runner": jax.device_get(state.runner), "keys": state.keys, "metrics": state.metrics()}
+    metadata = {"kind": STATE_KIND, "scenario": record["scenario"], "overrides": record["overrides"],
+                "run": dict(record), "ppo_config": config_to_json(config), "update": state.updates,
+                "train_seconds": state.train_s}
+    path = save_checkpoint(out / STATE_FILE, tree, metadata)
+    write_csv(out / "metrics.csv", metrics_rows(state.metrics(), config.num_envs * config.num_steps))
+    return path
+
+
+def load_state(out: Path, metadata: Mapping[str, Any], seeds_trainer: Any, seed_keys: jax.Array) -> RunState:
+    """The `RunState` saved in `out`, every array checked against the shapes this run's config gives."""
+    from qin_env.agents.checkpoint import CheckpointError, load_checkpoint
+
+    updates = metadata.get("update")
+    if type(updates) is not int or not 1 <= updates <= seeds_trainer.num_updates:
+        raise UsageError(f"--resume: {out / STATE_FILE} records update {updates!r} of {seeds_trainer.num_updates}")
+    try:
+        tree, _ = load_checkpoint(out / STATE_FILE, expected={"kind": STATE_KIND},
+                                  like=_state_template(seeds_trainer, seed_keys, updates))
+    except CheckpointError as err:
+        raise UsageError(f"--resume: {err}") from None
+    history = [{name: m[:, u] for name, m in tree["metrics"].items()} for u in range(updates)]
+    return RunState(tree["runner"], tree["keys"], history, float(metadata.get("train_seconds", 0.0)))
+
+
 def train_command(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
-    """Train, evaluate each seed against the baselines, write metrics, curve, checkpoints and summary."""
-    from qin_env import agents
-    from qin_env.agents.checkpoint import FINAL_CHECKPOINT
-    from qin_env.agents.ppo import make_policy_fn, make_train, network_param_count
-    from qin_env.agents.trained import save_trained
-    from qin_env.bench.evaluate import evaluate_agent
+    """Train (or resume), evaluate each seed against the baselines, write metrics, curve, checkpoints and summary."""
+    from qin_env.agents.trained import config_to_json
     from qin_env.params import load_params
 
     try:
@@ -170,21 +339,60 @@ def train_command(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         env_params = load_params(args.scenario, overrides)
     except ValueError as err:
         raise UsageError(str(err)) from None  # a --steps below one rollout
+    record = run_record(args, config, overrides)
+    with exclusive_folder(args.out):
+        resumed = _prepare_folder(args.out, args, record, json.loads(json.dumps(config_to_json(config))))
+        finished = config.total_timesteps // (config.num_envs * config.num_steps)
+        if resumed is not None and resumed["update"] == finished and (args.out / "summary.json").is_file():
+            print(f"{args.out}: the run is complete ({resumed['update']} updates, summary.json written); "
+                  "nothing to resume")
+            return 0
+        return _train_and_report(args, overrides, env_params, config, record, resumed)
+
+
+def _train_and_report(args: argparse.Namespace, overrides: dict[str, Any], env_params: Any, config: Any,
+                      record: dict[str, Any], resumed: Mapping[str, Any] | None) -> int:
+    """The run itself, in the locked output folder: train from scratch or from `resumed`, then evaluate and write."""
+    from qin_env import agents
+    from qin_env.agents.checkpoint import package_versions
+    from qin_env.agents.ppo import make_policy_fn, make_seeds_trainer, network_param_count
+    from qin_env.agents.trained import save_trained
+    from qin_env.bench.evaluate import evaluate_agent
+
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
     steps_per_update = config.num_envs * config.num_steps
-    n_updates = config.total_timesteps // steps_per_update
+    seeds_trainer = make_seeds_trainer(config)
+    n_updates = seeds_trainer.num_updates
+    seed_keys = jax.random.split(jax.random.PRNGKey(args.seed), args.seeds)
     print(f"training {args.agent} ({config.algorithm}) on {args.scenario}: {args.seeds} seeds x {n_updates} updates "
           f"x {steps_per_update} env steps; {network_param_count(config)} parameters per agent network")
-    bar = tqdm(total=n_updates * args.seeds, desc="updates (all seeds)", unit="update")
     start = time.perf_counter()
-    train = jax.jit(jax.vmap(make_train(config, progress=lambda: bar.update(1))))
-    result = jax.block_until_ready(train(jax.random.split(jax.random.PRNGKey(args.seed), args.seeds)))
+    if resumed is None:
+        runner, keys = seeds_trainer.start(seed_keys)
+        state = RunState(runner, np.asarray(keys), [], 0.0)
+    else:
+        state = load_state(out, resumed, seeds_trainer, seed_keys)
+        print(f"resuming {out} at update {state.updates} of {n_updates}")
+        if (saved := resumed.get("versions")) != (now := package_versions()):
+            print(f"note: the run started under {saved} and resumes under {now}; its remaining updates may "
+                  "differ in the last bits from an uninterrupted run's")
+    prior_s = state.train_s
+    bar = tqdm(total=n_updates * args.seeds, initial=state.updates * args.seeds, desc="updates (all seeds)",
+               unit="update")
+    every = getattr(args, "checkpoint_every", 10)
+    for update in range(state.updates, n_updates):
+        state.runner, metrics = seeds_trainer.update(state.runner, state.keys[:, update])
+        state.history.append(jax.device_get(metrics))
+        bar.update(args.seeds)
+        if update + 1 == n_updates or (every and (update + 1) % every == 0):
+            state.train_s = prior_s + time.perf_counter() - start
+            save_state(out, state, config, record)
     bar.close()
-    train_s = time.perf_counter() - start
-    metrics = {k: np.asarray(v) for k, v in result["metrics"].items()}
+    train_s = state.train_s  # as of the last update, whose state is always saved
+    metrics = state.metrics()
     rows = metrics_rows(metrics, steps_per_update)
     write_csv(out / "metrics.csv", rows)
+    shutil.rmtree(out / "tensorboard", ignore_errors=True)  # a resumed run rewrites every event, not twice
     write_tensorboard(out / "tensorboard", rows)
 
     references = {name: evaluate_agent(agents.make(name, scenario=args.scenario, overrides=overrides),
@@ -192,7 +400,7 @@ def train_command(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
                   for name in ("random", "heuristic")}
     seeds = []
     for seed in tqdm(range(args.seeds), desc="evaluating seeds"):
-        params = jax.tree.map(lambda x, s=seed: x[s], result["params"])
+        params = jax.tree.map(lambda x, s=seed: x[s], state.runner.params)
         policy = make_policy_fn(config, params)
         agent = agents.baselines.PolicyAgent(args.agent, policy, env_params)
         evaluation = evaluate_agent(agent, args.scenario, overrides, args.eval_episodes, args.eval_seed)

@@ -1,10 +1,11 @@
 """Leaderboard cells: one (agent, scenario, seed) evaluation, its cache key, and its self-checking cache file.
 
 A cell's key holds everything its result depends on: the agent (name or import path, the SHA-256
-of its checkpoint, of a plug-in's source file), the scenario with its config hash and overrides,
-the seed, the number of episodes and the qin-env version. The file `DIR/cells/<hash>.json` is
-written atomically and carries a SHA-256 of its own content, so a truncated, edited or foreign
-file is reported and recomputed, never trusted.
+of its checkpoint; for a plug-in, its module, that file's SHA-256 and the distribution and version
+it is installed from), the scenario with its config hash and overrides, the seed, the number of
+episodes, the qin-env version and the environment version (`qin_env.version.ENV_VERSION`). The
+file `DIR/cells/<hash>.json` is written atomically and carries a SHA-256 of its own content, so a
+truncated, edited or foreign file is reported and recomputed, never trusted.
 
 The evaluation is `qin_env.bench.evaluate.evaluate_agent`'s (the episodes of `qin_env.rollout`,
 true team reward, KPIs averaged over the episode's slots) and keeps per-episode KPIs; compiled
@@ -17,17 +18,20 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.metadata
-import inspect
 import json
 import math
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-CELL_FORMAT = "qin-leaderboard-cell/1"
+from qin_env import version as qin_version
+
+CELL_FORMAT = "qin-leaderboard-cell/2"  # 2: keys hold env_version and a plug-in's distribution
+_IDENTITY = ("agent", "checkpoint_sha256", "scenario", "overrides", "seed", "episodes")  # a cell, any version
 _CACHE_LIMIT = 8  # agents (with their compiled episode functions) kept per process
 
 
@@ -68,26 +72,48 @@ class CellTask:
         return hashlib.sha256(canonical_json(self.key)).hexdigest()[:24]
 
 
-def plugin_source_sha256(agent: str) -> str | None:
-    """SHA-256 of the source file defining an import-path agent, so editing a plug-in recomputes its cells."""
-    if ":" not in agent:
+def _distribution_of(module: str) -> tuple[str | None, str | None]:
+    """The installed distribution (name, version) that provides a top-level module, or (None, None)."""
+    names = importlib.metadata.packages_distributions().get(module.partition(".")[0]) or []
+    for name in names:
+        try:
+            return name, importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None, None
+
+
+def plugin_source(agent: str) -> dict[str, Any] | None:
+    """Where a plug-in agent's code comes from: its module, that file's SHA-256, its distribution and version.
+
+    The agent is resolved as `qin_env.agents.make` resolves it (registered name, `module:attr` import
+    path, installed entry point), which imports it: only agents the user named or installed reach
+    here. None for qin-env's own agents, whose code the qin-env version in every key covers. Editing
+    the plug-in's module file or installing another version of it changes its cells' keys.
+    """
+    from qin_env.agents import registry
+
+    target = registry._resolve(agent)  # make's resolution order, so the key follows what make builds
+    module = getattr(target, "__module__", None) or type(target).__module__
+    if module == "qin_env" or module.startswith("qin_env."):
         return None
-    module = importlib.import_module(agent.partition(":")[0])
-    try:
-        source = inspect.getsourcefile(module)
-    except TypeError:
-        return None
-    return file_sha256(source) if source else None
+    entry_point = None if ":" in agent or agent in registry._REGISTRY else registry._entry_points().get(agent)
+    dist = getattr(entry_point, "dist", None)
+    name, dist_version = (dist.name, dist.version) if dist is not None else _distribution_of(module)
+    source = getattr(sys.modules.get(module), "__file__", None)
+    return {"module": module, "module_sha256": file_sha256(source) if source else None,
+            "distribution": name, "version": dist_version}
 
 
 def make_task(agent: str, checkpoint: str | None, checkpoint_sha256: str | None, scenario: str,
               scenario_hash: str, overrides: Mapping[str, Any], seed: int, episodes: int,
-              source_sha256: str | None = None) -> CellTask:
-    """A cell task with its full configuration key."""
+              source: Mapping[str, Any] | None = None) -> CellTask:
+    """A cell task with its full configuration key (`source`: a plug-in's, from `plugin_source`)."""
     key = {
         "format": CELL_FORMAT, "agent": agent, "checkpoint_sha256": checkpoint_sha256,
-        "agent_source_sha256": source_sha256, "scenario": scenario, "scenario_hash": scenario_hash,
+        "agent_source": dict(source) if source else None, "scenario": scenario, "scenario_hash": scenario_hash,
         "overrides": dict(overrides), "seed": seed, "episodes": episodes, "qin_env_version": package_version(),
+        "env_version": qin_version.ENV_VERSION,
     }
     return CellTask(agent, checkpoint, scenario, tuple(sorted(overrides.items())), seed, episodes, key)
 
@@ -151,6 +177,30 @@ def read_cell(cells_dir: Path, task: CellTask) -> dict[str, Any] | None:
     except CorruptCell as exc:
         raise CorruptCell(f"{path.name}: {exc}") from None
     return record["result"]
+
+
+def _identity(key: Mapping[str, Any]) -> bytes:
+    return canonical_json({field: key.get(field) for field in _IDENTITY})
+
+
+def other_version_cells(cells_dir: Path, tasks: Sequence[CellTask]) -> int:
+    """Cache files of these very cells made under another environment version (not reused: their keys differ).
+
+    Reads only the files that are not a task's own; a file that is not a readable cell is skipped
+    (it belongs to no task here).
+    """
+    own = {cell_path(cells_dir, task).name for task in tasks}
+    wanted = {_identity(task.key) for task in tasks}
+    count = 0
+    for path in cells_dir.glob("*.json"):
+        if path.name in own:
+            continue
+        try:
+            key = json.loads(path.read_bytes())["key"]
+            count += key.get("env_version", 0) != qin_version.ENV_VERSION and _identity(key) in wanted
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return count
 
 
 # ---------------------------------------------------------------- evaluation

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from qin_env import version as qin_version
 from qin_env.bench.args import (
     Command,
     UsageError,
@@ -24,9 +25,16 @@ from qin_env.bench.args import (
     scenario_overrides,
 )
 from qin_env.bench.leaderboard import references as refs
-from qin_env.bench.leaderboard.cells import CellTask, file_sha256, make_task, package_version, plugin_source_sha256
+from qin_env.bench.leaderboard.cells import CellTask, file_sha256, make_task, package_version, plugin_source
 from qin_env.bench.leaderboard.runner import BACKENDS, RunReport, run_cells
-from qin_env.bench.leaderboard.specs import AgentSpec, check_agent_name, checkpoint_metadata, parse_agent, place
+from qin_env.bench.leaderboard.specs import (
+    AgentSpec,
+    check_agent_name,
+    check_loadable,
+    checkpoint_metadata,
+    parse_agent,
+    place,
+)
 from qin_env.bench.timing import machine_info
 
 DEFAULT_SEEDS, DEFAULT_EPISODES = 10, 32
@@ -206,10 +214,14 @@ def _training_steps(checkpoint: str) -> int:
 
 
 def plan(settings: Settings, hashes: dict[str, str]) -> Plan:
-    """Place every entry on every scenario and make the cell tasks of those entered."""
+    """Place every entry on every scenario and make the cell tasks of those entered.
+
+    A checkpoint its agent refuses for what it is (an sb3-ppo file of the old, pickled format) is a
+    UsageError here, before any cell runs.
+    """
     tasks, not_entered, checkpoints, step_counts = {}, {}, {}, {}
     for spec in settings.specs:
-        source = plugin_source_sha256(spec.agent)
+        source = plugin_source(spec.agent)
         for s in settings.scenarios:
             placement = place(spec, s, hashes[s])
             if placement.not_entered:
@@ -217,6 +229,10 @@ def plan(settings: Settings, hashes: dict[str, str]) -> Plan:
                 continue
             digest = None
             if placement.checkpoint:
+                try:
+                    check_loadable(spec.agent, placement.checkpoint)
+                except ValueError as exc:
+                    raise UsageError(f"--agent {spec.label}: {exc}") from None
                 digest = file_sha256(placement.checkpoint)
                 checkpoints.setdefault(spec.label, {})[s] = digest
                 step_counts[(spec.label, s)] = _training_steps(placement.checkpoint)
@@ -241,6 +257,7 @@ def _metadata(settings: Settings, hashes: dict[str, str], run_plan: Plan, report
         "checkpoint_sha256": run_plan.checkpoints, "not_entered": run_plan.not_entered, "failed_cells": failed,
         "cells": {"total": len(run_plan.tasks), "cached": report.cached, "computed": report.computed,
                   "corrupt_recomputed": len(report.corrupt)},
+        "env_version": qin_version.ENV_VERSION, "cached_cells_of_other_env_versions": report.other_versions,
         "references": {"path": str(settings.references), "baseline_agent": refs.BASELINE_AGENT,
                        "reference_agent": refs.REFERENCE_AGENT,
                        "scenarios": {s: {k: reference_entries[s][k] for k in
@@ -296,8 +313,10 @@ def run(settings: Settings, log: Any = print) -> int:
     out.write_markdown(args.out / "LEADERBOARD.md", rows, settings.scenarios, pairs, meta)
     out.write_html(args.out / "leaderboard.html", rows, settings.scenarios, meta, plots)
     log(out._markdown_table(out.table_rows(rows, settings.scenarios)))
+    ignored = (f", {report.other_versions} cached of another environment version ignored"
+               if report.other_versions else "")
     log(f"cells: {report.cached} cached, {report.computed} computed, {len(report.corrupt)} corrupt recomputed, "
-        f"{len(report.failed)} failed; {time.perf_counter() - start:.0f} s. Wrote {args.out}/results.json, "
+        f"{len(report.failed)} failed{ignored}; {time.perf_counter() - start:.0f} s. Wrote {args.out}/results.json, "
         "LEADERBOARD.md, leaderboard.html and plots.")
     return 1 if report.failed else 0
 

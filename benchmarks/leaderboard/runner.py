@@ -1,7 +1,8 @@
 """Run the cells that are not cached yet: here in this process, or as Ray tasks (same results, same seeds).
 
-Every finished cell is written to `DIR/cells/` at once, so a run killed at any point resumes with
-only the missing cells; a cached cell that fails its checks is reported and recomputed.
+Every finished cell is written to `DIR/cells/` at once (atomically: `qin_env.bench.io.write_atomic`),
+so a run killed at any point resumes with only the missing cells; a cached cell that fails its
+checks is reported and recomputed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-from qin_env.bench.leaderboard.cells import CellTask, CorruptCell, evaluate_cell, read_cell, write_cell
+from qin_env.bench.leaderboard.cells import (
+    CellTask,
+    CorruptCell,
+    evaluate_cell,
+    other_version_cells,
+    read_cell,
+    write_cell,
+)
 
 BACKENDS = ("local", "ray")
 Log = Callable[[str], None]
@@ -23,11 +31,15 @@ Log = Callable[[str], None]
 
 @dataclasses.dataclass
 class RunReport:
-    """What a run did: results by cell digest, and how many cells were cached, computed, corrupt or failed."""
+    """What a run did: results by cell digest, and how many cells were cached, computed, corrupt or failed.
+
+    `other_versions`: cached cells of these tasks made under another environment version, ignored.
+    """
 
     results: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     cached: int = 0
     computed: int = 0
+    other_versions: int = 0
     corrupt: list[str] = dataclasses.field(default_factory=list)
     failed: dict[str, str] = dataclasses.field(default_factory=dict)
 
@@ -82,7 +94,7 @@ def run_cells(tasks: Sequence[CellTask], cells_dir: Path, backend: str = "local"
     """Results of every task: cached ones read and checked, the rest computed on `backend` and cached."""
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}")
-    report = RunReport()
+    report = RunReport(other_versions=other_version_cells(cells_dir, tasks))
     missing = []
     for task in tasks:
         try:

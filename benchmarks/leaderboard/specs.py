@@ -91,6 +91,27 @@ def checkpoint_metadata(path: str | Path) -> dict[str, Any]:
     return load_metadata(path)
 
 
+def check_loadable(agent: str, path: str | Path) -> None:
+    """Refuse, from its metadata alone, a checkpoint its agent never loads: an sb3-ppo file of another format.
+
+    The sb3-ppo format before `SB3_FORMAT` 2 embeds stable-baselines3's pickled zip, so the refusal
+    comes before any cell runs and reads no array of it (ValueError saying why and how to convert).
+    """
+    if agent != "sb3-ppo":
+        return
+    try:
+        metadata = checkpoint_metadata(path)
+    except ValueError:  # not a qin checkpoint at all: the agent's own loader says so in its cells
+        return
+    from qin_env.agents.baselines import SB3_FORMAT, _old_format_error
+
+    found = metadata.get("sb3_format")
+    if found is None or found == 1:
+        raise _old_format_error(path)
+    if found != SB3_FORMAT:
+        raise ValueError(f"checkpoint {path} has sb3_format {found!r}; this qin-env reads sb3_format {SB3_FORMAT}")
+
+
 def _single_file(folder: Path) -> Path | None:
     final = folder / FINAL_CHECKPOINT
     return final if final.is_file() else None
