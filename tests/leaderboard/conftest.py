@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from lb_settings import PLUGIN_SOURCE, TINY
 
-from qin_env.bench.leaderboard import main
+from qin_env.bench.leaderboard import cells, main, runner
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +32,23 @@ def tiny_references(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str
         status = main(["--regenerate-references", "--references", str(path), *TINY])
     assert status == 0, printed.getvalue()
     return path, printed.getvalue()
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> list[cells.CellTask]:
+    """Every cell the runner evaluates from now on, in order."""
+    seen: list[cells.CellTask] = []
+
+    def counting(task: cells.CellTask) -> dict:
+        seen.append(task)
+        return cells.evaluate_cell(task)
+
+    monkeypatch.setattr(runner, "evaluate_cell", counting)
+    return seen
+
+
+@pytest.fixture
+def on_path(plugin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The test plug-in's folder on sys.path."""
+    monkeypatch.syspath_prepend(str(plugin_dir))
+    return plugin_dir

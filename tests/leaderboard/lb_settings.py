@@ -73,3 +73,10 @@ class BrokenAgent(ConstantAgent):
 def read_results(out: Path) -> dict:
     """results.json of a leaderboard folder."""
     return json.loads((out / "results.json").read_text())
+
+
+def run_leaderboard(out: Path, references: Path, *extra: str) -> int:
+    """`qin leaderboard` on the tiny settings with the given references."""
+    from qin_env.bench.leaderboard import main
+
+    return main(["--out", str(out), "--references", str(references), *TINY, *extra])

@@ -13,37 +13,17 @@ import jsonschema
 import numpy as np
 import pytest
 from lb_settings import MAX_STEPS, SCENARIO, TINY, read_results
+from lb_settings import run_leaderboard as run
 
 from qin_env import agents
 from qin_env.bench.evaluate import evaluate_agent
-from qin_env.bench.leaderboard import cells, main, runner
+from qin_env.bench.leaderboard import cells, main
 from qin_env.bench.leaderboard.references import normalise
 
 SCHEMA = Path(__file__).resolve().parents[2] / "benchmarks" / "results.schema.json"
 PLUGIN = "my_qin_agent:ConstantAgent"
 
 
-@pytest.fixture
-def counted(monkeypatch: pytest.MonkeyPatch) -> list[cells.CellTask]:
-    """Every cell the runner evaluates from now on, in order."""
-    seen: list[cells.CellTask] = []
-
-    def counting(task: cells.CellTask) -> dict:
-        seen.append(task)
-        return cells.evaluate_cell(task)
-
-    monkeypatch.setattr(runner, "evaluate_cell", counting)
-    return seen
-
-
-@pytest.fixture
-def on_path(plugin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.syspath_prepend(str(plugin_dir))
-    return plugin_dir
-
-
-def run(out: Path, references: Path, *extra: str) -> int:
-    return main(["--out", str(out), "--references", str(references), *TINY, *extra])
 
 
 def scores(results: dict, agent: str) -> list[float]:

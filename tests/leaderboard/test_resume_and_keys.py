@@ -19,33 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from lb_settings import MAX_STEPS, PLUGIN_SOURCE, SCENARIO, TINY, read_results
+from lb_settings import run_leaderboard as run
 
 from qin_env import version as qin_version
 from qin_env.agents.checkpoint import save_checkpoint
-from qin_env.bench.leaderboard import cells, main, runner
-
-
-@pytest.fixture
-def counted(monkeypatch: pytest.MonkeyPatch) -> list[cells.CellTask]:
-    """Every cell the runner evaluates from now on, in order."""
-    seen: list[cells.CellTask] = []
-
-    def counting(task: cells.CellTask) -> dict:
-        seen.append(task)
-        return cells.evaluate_cell(task)
-
-    monkeypatch.setattr(runner, "evaluate_cell", counting)
-    return seen
-
-
-@pytest.fixture
-def on_path(plugin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.syspath_prepend(str(plugin_dir))
-    return plugin_dir
-
-
-def run(out: Path, references: Path, *extra: str) -> int:
-    return main(["--out", str(out), "--references", str(references), *TINY, *extra])
+from qin_env.bench.leaderboard import cells, main
 
 
 def cell_files(out: Path) -> dict[str, tuple[int, int]]:
