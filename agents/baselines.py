@@ -2,7 +2,7 @@
 
 `RandomAgent` and `HeuristicAgent` wrap the environment's fixed policies and expose them as
 `policy_fn`, so evaluators can run them compiled. `SB3PPOAgent` trains stable-baselines3's PPO
-(`MlpPolicy`, default sizes) on the Gymnasium face `qin/Orchestrator-v0`: the orchestrator
+(`MlpPolicy`, default sizes) on the Gymnasium face `qin/Orchestrator-v1`: the orchestrator
 learns while the heuristic plays the aggregators (and eve, where it is an agent), in training and
 in `act` alike.
 
@@ -303,7 +303,7 @@ class SB3PPOAgent:
         config = load_config(scenario, self.overrides)
         self.config_hash = config_hash(config)
         self.params = params_from_config(config)
-        self.env = gymnasium.make("qin/Orchestrator-v0", scenario=scenario, overrides=self.overrides,
+        self.env = gymnasium.make("qin/Orchestrator-v1", scenario=scenario, overrides=self.overrides,
                                   others=heuristic_policy)
         self._team = jax.jit(heuristic_policy)
         if checkpoint is not None and ppo_kwargs:

@@ -77,12 +77,16 @@ _UNREADABLE = (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, 
                OverflowError, RecursionError)  # what zipfile and numpy's .npy header parser raise on a damaged archive
 
 __all__ = ["FINAL_CHECKPOINT", "FORMAT_VERSION", "MAX_CHECKPOINT_BYTES", "MAX_TREE_DEPTH", "SUFFIX",
-           "CheckpointError", "atomic_write_bytes", "check_expected", "load_checkpoint", "load_metadata",
-           "package_versions", "save_checkpoint"]
+           "CheckpointError", "EnvVersionError", "atomic_write_bytes", "check_expected", "load_checkpoint",
+           "load_metadata", "package_versions", "save_checkpoint"]
 
 
 class CheckpointError(ValueError):
     """A checkpoint file that cannot be loaded: damaged, malformed, of another format, or not the one expected."""
+
+
+class EnvVersionError(CheckpointError):
+    """A well-formed checkpoint made under another environment version (its results do not carry over)."""
 
 
 # ---------------------------------------------------------------- tree structure as JSON
@@ -387,7 +391,7 @@ def _check_metadata(path: Path, metadata: Any) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path.name}: metadata field 'env_version' is {env_version!r}, expected an "
                               "integer")
     if problem := qin_version.version_mismatch(f"checkpoint {path.name}", env_version):
-        raise CheckpointError(problem)
+        raise EnvVersionError(problem)
     return metadata
 
 

@@ -2,7 +2,7 @@
 
 A dataset holds, per transition of the orchestrator: its observation `obs` [N, D], its action
 `action` [N, K] (MultiDiscrete indices), the next observation `next_obs` [N, D] (the last
-observation of the episode at truncation), the env's `reward_terms` [N, 5] (progress, latency,
+observation of the episode at truncation), the env's `reward_terms` [N, 5] (quality, latency,
 leak, budget, drop, as in `infos[agent]["reward_terms"]`), the KPIs `kpi` [N, len(kpi_names)],
 and `episode` / `step` indices [N]. The reward terms and KPIs are there to *evaluate* a learned
 reward (EPIC, plots); the IRL trainer reads only observations and actions (`expert_transitions`).
@@ -34,7 +34,7 @@ from qin_env.rollout import Policy, Transition, rollouts, seed_keys
 
 DATASET_KIND = "qin-irl-demos"
 DATASET_VERSION = 1
-REWARD_TERMS = ("progress", "latency", "leak", "budget", "drop")
+REWARD_TERMS = core.REWARD_TERMS  # the env's reward terms, in the order of infos["reward_terms"]
 AGENT = "orchestrator"
 ARRAY_FIELDS = ("obs", "action", "next_obs", "reward_terms", "kpi", "episode", "step")
 KPI_NAMES = tuple(sorted(core.KPI_UNITS))

@@ -88,7 +88,7 @@ def choose_expert(config: IRLConfig, timesteps: int, seed: int, eval_episodes: i
 def augmented_states(demos: Demonstrations) -> tuple[np.ndarray, np.ndarray]:
     """(z, z') per transition: the observation with the reward penalties realised on reaching it appended.
 
-    Penalties are the non-progress reward terms; a reset state has none (irl_reward.true_reward).
+    Penalties are the reward terms other than quality; a reset state has none (irl_reward.true_reward).
     """
     penalty = demos.reward_terms[:, 1:].sum(axis=1)
     previous = np.where(demos.step == 0, 0.0, np.roll(penalty, 1)).astype(np.float32)

@@ -10,9 +10,9 @@ Reward form (AIRL, Fu et al., ICLR 2018, "Learning Robust Rewards with Adversari
     f(s, a, s') = g(s') + gamma * h(s') - h(s)
 
 with g the reward of reaching s' (the circuit or the MLP) and h a linear shaping potential. The
-env's own reward has exactly this form in observation terms: progress is w_progress * (m' - m) with
-m the observed mean quality, i.e. g*(s') = penalties(s') + w_progress * (1 - gamma) * m(s') and
-h*(s) = w_progress * m(s); see `true_reward`.
+env's own reward (version 1) is a function of the state reached alone in observation terms:
+g*(s') = w_quality * (m(s') - q_0) + penalties(s'), m the observed mean quality and q_0 the
+initial quality, with h* = 0; see `true_reward`.
 
 The circuit (`vqc_reward_model`) is the data re-uploading ansatz of agents/vqc.py (trainable input
 projection and scaling per layer, RX encoding, RY RZ rotations, CNOT ring; Pérez-Salinas et al.,
@@ -159,14 +159,15 @@ def airl_reward(model: RewardModel, gamma: float) -> Callable[[dict[str, Any], j
 def true_reward(params: Params) -> Callable[[jax.Array, jax.Array, jax.Array], jax.Array]:
     """The env's team reward R(z, a, z') on batched augmented states z = [obs, penalties realised on reaching it].
 
-    R = w_progress * (m(z') - m(z)) + penalties(z'), m the observed mean quality: exactly the sum of
-    `infos["orchestrator"]["reward_terms"]` (tests check it), in a form defined for any pair of states.
+    R = w_quality * (m(z') - q_0) + penalties(z'), m the observed mean quality and q_0 the initial
+    quality: exactly the sum of `infos["orchestrator"]["reward_terms"]` (tests check it), in a form
+    defined for any pair of states.
     """
-    w_progress = float(params.reward["w_progress"])
+    w_quality, q0 = float(params.reward["w_quality"]), float(params.learning["initial_quality"])
 
     def reward(z: jax.Array, action: jax.Array, z_next: jax.Array) -> jax.Array:
-        del action
-        return w_progress * (z_next[..., MEAN_QUALITY - 1] - z[..., MEAN_QUALITY - 1]) + z_next[..., -1]
+        del action, z
+        return w_quality * (z_next[..., MEAN_QUALITY - 1] - q0) + z_next[..., -1]
 
     return reward
 

@@ -181,15 +181,3 @@ class AgentStack:
 def _pad_last(x: jax.Array, size: int) -> jax.Array:
     pad = [(0, 0)] * (x.ndim - 1) + [(0, size - x.shape[-1])]
     return jnp.pad(x, pad)
-
-
-def action_masks_from_obs(obs: Mapping[str, jax.Array], params: Params) -> dict[str, jax.Array]:
-    """The env's action masks [..., sum(nvec)] rebuilt from observations [..., obs_size] alone.
-
-    `core.action_masks` depends only on each aggregator's computation qubits in use, which it
-    observes as `model_qubits / qubit_budget`; this serves policies that see only `obs`.
-    """
-    budget = jnp.maximum(params.qubit_budget, 1.0)
-    field = core.AGGREGATOR_FIELDS.index("model_qubits")
-    in_use = jnp.stack([obs[f"aggregator_{i}"][..., field] for i in range(params.n_aggregators)], axis=-1)
-    return core.action_masks(jnp.round(in_use * budget), params)

@@ -38,10 +38,10 @@ import numpy as np
 import optax
 
 from qin_env import core
-from qin_env.agents.multiagent import AgentStack, action_masks_from_obs
+from qin_env.agents.multiagent import AgentStack
 from qin_env.agents.networks import ActorCritic, mlp_actor_critic, param_count
 from qin_env.params import Params, load_params
-from qin_env.policies import POLICIES
+from qin_env.policies import POLICIES, action_masks_from_obs
 from qin_env.rollout import Policy, compiled_rollouts, episode_summary, seed_keys
 
 ALGORITHMS = ("ippo", "mappo", "reinforce")

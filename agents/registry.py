@@ -229,7 +229,7 @@ register("random", "qin_env.agents.baselines:RandomAgent", description="Uniform 
 register("heuristic", "qin_env.agents.baselines:HeuristicAgent",
          description="Rule-based team: fewer episodes near the SLO, protection when the QBER rises.")
 register("sb3-ppo", "qin_env.agents.baselines:SB3PPOAgent",
-         description="stable-baselines3 PPO orchestrator (MlpPolicy) through qin/Orchestrator-v0; heuristic team.")
+         description="stable-baselines3 PPO orchestrator (MlpPolicy) through qin/Orchestrator-v1; heuristic team.")
 register("vqc-ppo", _ppo_factory("vqc"),
          description="PPO in JAX + optax with a variational-quantum-circuit actor-critic (qin_env.agents.vqc).")
 register("mlp-ppo", _ppo_factory("mlp"),

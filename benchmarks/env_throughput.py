@@ -106,7 +106,7 @@ def batched_steps_per_s(scenario: str, batch: int, iters: int, repeats: int,
     params = load_params(scenario, overrides)
     keys = seed_keys(0, batch)
     obs, state = jax.vmap(core.reset, in_axes=(0, None))(keys, params)
-    actions = jax.vmap(lambda k: random_policy(k, obs, params))(keys)
+    actions = jax.vmap(lambda k, o: random_policy(k, o, params))(keys, obs)
     step = jax.jit(jax.vmap(lambda k, s, a: core.step(k, s, a, params, auto_reset=True)))
     start = time.perf_counter()
     out = step(keys, state, actions)

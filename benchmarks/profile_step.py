@@ -58,7 +58,7 @@ def profile(scenario: str = DEFAULT_SCENARIO, batch: int = 8192, steps: int = 20
     params = load_params(scenario)
     keys = jax.random.split(jax.random.PRNGKey(0), batch)
     obs, state = jax.vmap(core.reset, in_axes=(0, None))(keys, params)
-    actions = jax.vmap(lambda k: random_policy(k, obs, params))(keys)
+    actions = jax.vmap(lambda k, o: random_policy(k, o, params))(keys, obs)
     step = jax.jit(jax.vmap(lambda k, s, a: core.step(k, s, a, params, auto_reset=True)))
     kinds = kernel_kinds(step.lower(keys, state, actions).compile().as_text())
     for _ in range(3):  # compile and warm up

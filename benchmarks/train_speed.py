@@ -1,7 +1,7 @@
 """Training throughput: the JAX PPO trainer against stable-baselines3 PPO, measured in one run.
 
 Environment steps per second while training on `metro_qkd`:
-- reference: stable-baselines3 PPO (default MlpPolicy, 64x64) on the Gymnasium face `qin/Orchestrator-v0`;
+- reference: stable-baselines3 PPO (default MlpPolicy, 64x64) on the Gymnasium face `qin/Orchestrator-v1`;
 - the JAX trainer with an MLP actor-critic of SB3's default size (64, 64);
 - the JAX trainer with the variational-circuit actor-critic (4 qubits, 3 layers, fused statevector).
 Compile time is reported apart; rates are medians over repeats of a warm, compiled train call.
@@ -32,7 +32,7 @@ def sb3_steps_per_s(steps: int, repeats: int) -> dict[str, Any]:
     torch.set_num_threads(1)
     import qin_env  # noqa: F401 - registers the ids
 
-    env = gymnasium.make("qin/Orchestrator-v0")
+    env = gymnasium.make("qin/Orchestrator-v1")
     model = PPO("MlpPolicy", env, n_steps=512, batch_size=64, seed=0, device="cpu", verbose=0)
     model.learn(512)  # warm-up: the face's compile and torch's first passes
 

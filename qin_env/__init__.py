@@ -2,7 +2,7 @@
 
 Faces over one functional JAX core (`qin_env.core`):
 - PettingZoo: `qin_env.parallel_env(...)` and `qin_env.env(...)` (AEC);
-- Gymnasium: `gymnasium.make("qin/Orchestrator-v0")` and `"qin/Aggregator-v0"`, registered on import;
+- Gymnasium: `gymnasium.make("qin/Orchestrator-v1")` and `"qin/Aggregator-v1"`, registered on import;
 - JAX: `qin_env.load_params`, `qin_env.core.reset`, `qin_env.core.step`, and whole episodes under
   `lax.scan` with `qin_env.rollout.rollout` (which also fixes how episodes split their keys).
 """
@@ -40,7 +40,7 @@ def env(
 
 
 def _register() -> None:
-    for env_id, entry in (("qin/Orchestrator-v0", "OrchestratorEnv"), ("qin/Aggregator-v0", "AggregatorEnv")):
+    for env_id, entry in (("qin/Orchestrator-v1", "OrchestratorEnv"), ("qin/Aggregator-v1", "AggregatorEnv")):
         if env_id not in gymnasium.registry:
             gymnasium.register(id=env_id, entry_point=f"qin_env.faces.gymnasium:{entry}")
 

@@ -17,27 +17,31 @@ import jax
 import jax.numpy as jnp
 
 from qin_env import learning
-from qin_env import physics as ph
-from qin_env.network import fresh_pair_supply, link_channel
+from qin_env import stages as sg
 from qin_env.params import CHANNEL_MODES, Params
-from qin_env.sampling import binomial_approx, poisson_approx
+from qin_env.stages import EVE_INTERCEPT_LEVELS, PLAIN, PQC, QKD, REWARD_TERMS, SUPERDENSE, TELEPORT, KeyBlock
+from qin_env.version import ENV_VERSION
 
-PLAIN, PQC, QKD, TELEPORT, SUPERDENSE = range(len(CHANNEL_MODES))
-EVE_INTERCEPT_LEVELS = (0.25, 0.5, 1.0)
+__all__ = ["CHANNEL_MODES", "ENV_VERSION", "EVE_INTERCEPT_LEVELS", "PLAIN", "PQC", "QKD", "REWARD_TERMS",
+           "SUPERDENSE", "TELEPORT"]
 AGGREGATOR_COMPONENTS = ("channel", "payload", "keygen_share", "test_fraction", "memory_qubits", "throttle")
 ORCHESTRATOR_COMPONENTS = ("episodes", "model_qubits")  # per aggregator, aggregator 0's first
 EVE_COMPONENTS = ("target", "level")
-LATENCY_CAP_SLOTS = 100.0  # a round still queued after 100 slots is abandoned; keeps the KPI finite
 
 KPI_UNITS = {
     "latency_s": "s: longest end-to-end time of this slot's learning rounds (0 when none ran)",
     "slo_violation": "share of this slot's rounds slower than reward.slo_s",
     "leaked_bits": "bits of unencrypted update read by the eavesdropper this slot",
-    "secret_key_bits": "secret key bits distilled this slot, all links",
+    "secret_key_bits": "secret key bits distilled this slot from full finite-key blocks, all links",
     "qber": "highest estimated QBER over links that ran QKD this slot",
     "eve_detected": "1 if a tapped link raised a QBER alarm this slot",
     "epr_pairs": "entangled pairs heralded end to end this slot, all links",
     "mean_fidelity": "mean Werner fidelity of stored pairs (0 when none are stored)",
+    "fidelity_estimate": "mean fidelity estimate of fresh pairs the agents see, over quantum and hybrid links "
+                         "(0.25 before any test; 0 without such links)",
+    "pairs_used": "pairs consumed by teleported or superdense-coded updates this slot, all links",
+    "superdense_bits": "classical bits delivered by superdense coding this slot, all links",
+    "links_up": "links with a usable quantum channel this slot (quantum or hybrid node, satellite in view)",
     "budget_violation": "qubits over-allocated (clipped) as a share of all qubit budgets",
     "model_quality": "mean quality of the orchestrator's per-aggregator models, in [0, 1]",
     "dropped_bits": "device bits refused by throttling or lost to buffer overflow this slot",
@@ -58,26 +62,29 @@ def _pytree(cls: type) -> type:
 @_pytree
 @dataclasses.dataclass(frozen=True)
 class State:
-    """Everything that changes during an episode."""
+    """Everything that changes during an episode; the hidden fields are never observed."""
 
     t: jax.Array
     pu_quality: jax.Array  # [P] local model quality of each learner
     quality: jax.Array  # [A] orchestrator's model of each aggregator's group
+    backdoor: jax.Array  # [A] share of quality lost to planted backdoors (hidden)
     backlog_bits: jax.Array  # [A] aggregator buffer
     key_bits: jax.Array  # [A] secret key pool
+    key_block: KeyBlock  # [A] sifted bits collected toward the next finite-key block
     pairs: jax.Array  # [A] stored entangled pairs
-    pair_fidelity: jax.Array  # [A] mean Werner fidelity of the stored pairs
+    pair_fidelity: jax.Array  # [A] mean Werner fidelity of the stored pairs (hidden)
+    fidelity_estimate: jax.Array  # [A] estimated fidelity of the last tested fresh pairs (0.25: none yet)
     qber_estimate: jax.Array  # [A]
     alarm: jax.Array  # [A] 0/1
     latency_s: jax.Array  # [A] last round's latency
     delivered: jax.Array  # [A] 0/1 last round reached the orchestrator in time
-    model_qubits: jax.Array  # [A] computation qubits in use
+    model_qubits: jax.Array  # [A] computation qubits of the next round (the width in use)
     episodes: jax.Array  # [A] episodes of the last round
     tap: jax.Array  # [A] intercept fraction on each link (hidden)
     plain_bits: jax.Array  # [A] unencrypted bits sent last slot
     arrivals_bits: jax.Array  # [A] device bits arriving last slot
     eta_direct: jax.Array  # [A] channel transmittance last slot
-    surge_start: jax.Array  # slot at which the surge begins (hidden)
+    surge: jax.Array  # [A] device surge under the aggregator (hidden)
 
 
 # ---------------------------------------------------------------- agents and spaces
@@ -99,7 +106,7 @@ def action_nvec(params: Params, agent: str) -> tuple[int, ...]:
 
 
 ORCHESTRATOR_FIELDS = ("quality", "local_quality", "latency", "delivered", "buffer_fill", "key_fill",
-                       "pair_fill", "pair_fidelity", "qber_estimate", "alarm")
+                       "pair_fill", "fidelity_estimate", "qber_estimate", "alarm")
 AGGREGATOR_FIELDS = (*ORCHESTRATOR_FIELDS, "model_qubits", "episodes", "arrivals", "channel", "quantum_share", "time")
 EVE_FIELDS = ("plain_traffic", "alarm", "tapping")
 
@@ -140,20 +147,26 @@ def default_actions(params: Params) -> dict[str, jax.Array]:
 # ---------------------------------------------------------------- reset
 
 def reset(key: jax.Array, params: Params) -> tuple[dict[str, jax.Array], State]:
-    """Start an episode: initial pools and learners, a hidden surge time."""
+    """Start an episode: initial pools and learners, the smallest model width, no surge.
+
+    `key` is unused (every episode starts alike; randomness begins with the first step) and kept
+    so that every face and rollout splits keys the same way.
+    """
+    del key
     a, p = params.n_aggregators, params.n_pus
-    lo, hi = params.traffic["surge_start_min_frac"], params.traffic["surge_start_max_frac"]
-    frac = jax.random.uniform(key, (), minval=lo, maxval=hi)
     zeros = jnp.zeros(a, jnp.float32)
     q0 = params.learning["initial_quality"]
     state = State(
         t=jnp.int32(0),
         pu_quality=jnp.full(p, q0, jnp.float32),
         quality=jnp.full(a, q0, jnp.float32),
+        backdoor=zeros,
         backlog_bits=zeros,
         key_bits=jnp.full(a, params.qkd["initial_key_bits"], jnp.float32),
+        key_block=sg.empty_block(a),
         pairs=zeros,
         pair_fidelity=jnp.full(a, 0.25, jnp.float32),
+        fidelity_estimate=jnp.full(a, 0.25, jnp.float32),
         qber_estimate=zeros,
         alarm=zeros,
         latency_s=zeros,
@@ -164,7 +177,7 @@ def reset(key: jax.Array, params: Params) -> tuple[dict[str, jax.Array], State]:
         plain_bits=zeros,
         arrivals_bits=zeros,
         eta_direct=params.eta_fiber ** params.repeater_segments,
-        surge_start=jnp.floor(frac * params.max_steps).astype(jnp.int32),
+        surge=jnp.zeros(a, bool),
     )
     return observations(state, params), state
 
@@ -184,7 +197,7 @@ def _link_features(state: State, params: Params) -> jax.Array:
         state.backlog_bits / params.traffic["buffer_bits"],
         state.key_bits / jnp.maximum(params.qkd["key_pool_max_bits"], 1.0),
         state.pairs / capacity,
-        (state.pair_fidelity - 0.25) / 0.75,
+        (state.fidelity_estimate - 0.25) / 0.75,
         state.qber_estimate / 0.5,
         state.alarm,
     ]
@@ -223,9 +236,10 @@ def action_masks(model_qubits: Any, params: Params, xp: Any = jnp) -> dict[str, 
 
     The masks depend on nothing else that changes, so a face or a policy rebuilds them from
     `State.model_qubits` or from the aggregators' observations; `xp` is `jnp` (traceable) or `numpy`
-    (on a host). Legacy classical aggregators can only send plain or post-quantum-encrypted payloads
-    and have no quantum memory; a quantum aggregator may not ask for more memory than its budget
-    leaves beside the computation qubits in use.
+    (on a host). Legacy classical aggregators can only send plain or post-quantum-encrypted payloads,
+    have no quantum memory and run a classical model of the smallest width level; a quantum
+    aggregator may not ask for more memory than its budget leaves beside the width in use, nor the
+    orchestrator for a width beyond the budget. A team that respects the masks never exceeds a budget.
     """
     qubits = xp.asarray(model_qubits, xp.float32)
     batch, a = qubits.shape[:-1], params.n_aggregators
@@ -237,9 +251,15 @@ def action_masks(model_qubits: Any, params: Params, xp: Any = jnp) -> dict[str, 
     allowed["channel"] = quantum | (xp.arange(nvec["channel"]) <= PQC)
     allowed["memory_qubits"] = (memory == 0) | (quantum & (memory <= free))
     table = xp.concatenate([xp.broadcast_to(m, (*batch, a, m.shape[-1])) for m in allowed.values()], axis=-1)
-    rows = {f"aggregator_{i}": table[..., i, :] for i in range(a)}
-    return {name: rows[name] if name in rows else xp.ones((*batch, sum(action_nvec(params, name))), bool)
-            for name in agent_names(params)}
+    masks = {f"aggregator_{i}": table[..., i, :] for i in range(a)}
+    widths = xp.asarray(params.model_qubits_levels, xp.float32)
+    width_ok = xp.where(quantum, widths <= xp.asarray(params.qubit_budget, xp.float32)[:, None],
+                        xp.arange(widths.shape[0]) == 0)
+    orchestrator = xp.concatenate([xp.ones((a, len(params.episodes_levels)), bool), width_ok], axis=1).reshape(-1)
+    masks["orchestrator"] = xp.broadcast_to(orchestrator, (*batch, orchestrator.shape[0]))
+    if params.eve_mode == "agent":
+        masks["eve"] = xp.ones((*batch, sum(action_nvec(params, "eve"))), bool)
+    return {name: masks[name] for name in agent_names(params)}
 
 
 # ---------------------------------------------------------------- step
@@ -279,29 +299,6 @@ def _decode(actions: dict[str, jax.Array], params: Params) -> dict[str, jax.Arra
     return out
 
 
-def _eve_taps(key: jax.Array, state: State, act: dict[str, jax.Array], params: Params) -> jax.Array:
-    """Intercept fraction on each link this slot, by the scenario's eavesdropper model."""
-    a, f = params.n_aggregators, params.eve["intercept_fraction"]
-    mask = params.eve_link_mask.astype(jnp.float32)
-    if params.eve_mode == "none":
-        return jnp.zeros(a, jnp.float32)
-    if params.eve_mode == "stationary":
-        return mask * f
-    if params.eve_mode == "bursty":
-        u = jax.random.uniform(key, (a,))
-        on = jnp.where(state.tap > 0, u >= params.eve["burst_stop_prob"], u < params.eve["burst_start_prob"])
-        return on * mask * f
-    if params.eve_mode == "targeted":
-        score = state.plain_bits + 1e-3 * state.arrivals_bits
-        return jax.nn.one_hot(jnp.argmax(score * mask - (1.0 - mask)), a) * f
-    level = jnp.asarray(EVE_INTERCEPT_LEVELS)[act["eve_level"]]
-    return jax.nn.one_hot(act["eve_target"] - 1, a) * level  # target 0 is "no tap": one_hot(-1) = 0
-
-
-def _levels(values: tuple[float, ...], index: jax.Array) -> jax.Array:
-    return jnp.asarray(values, jnp.float32)[index]
-
-
 def step(
     key: jax.Array, state: State, actions: dict[str, jax.Array], params: Params, auto_reset: bool = False
 ) -> tuple[dict, State, dict, dict, dict, dict]:
@@ -311,212 +308,136 @@ def step(
     the new episode's and each agent's `infos[agent]["final_observation"]` keeps the last one.
     """
     key_step, key_reset = jax.random.split(key)
-    obs, next_state, rewards, terms, truncs, infos = _step(key_step, state, actions, params)
+    obs, next_state, rewards, terminations, truncations, infos = _step(key_step, state, actions, params)
     if not auto_reset:
-        return obs, next_state, rewards, terms, truncs, infos
-    done = truncs["__all__"]
+        return obs, next_state, rewards, terminations, truncations, infos
+    done = truncations["__all__"]
     obs_reset, state_reset = reset(key_reset, params)
     new_state = jax.tree.map(lambda r, s: jnp.where(done, r, s), state_reset, next_state)
     new_obs = jax.tree.map(lambda r, s: jnp.where(done, r, s), obs_reset, obs)
     for name in obs:
         infos[name]["final_observation"] = obs[name]
-    return new_obs, new_state, rewards, terms, truncs, infos
+    return new_obs, new_state, rewards, terminations, truncations, infos
+
+
+def _channel_time(state: State, act: dict[str, jax.Array], channel: sg.Channel, params: Params):
+    """(superdense, QKD, entanglement) seconds of each link's quantum channel this slot.
+
+    A superdense update reserves the channel for the encoded qubits it plans to send (sized by the
+    node's fidelity estimate and its memory); QKD gets the chosen share of the rest.
+    """
+    dt, hw = params.dt_s, params.hw
+    dense = (act["channel"] == SUPERDENSE) & channel.up & (sg.levels(params.episodes_levels, act["episodes"]) > 0)
+    bits = sg.levels(params.payload_bits_levels, act["payload"])
+    per_pair = sg.superdense_bits_per_pair(channel, state.fidelity_estimate, params)
+    room = jnp.maximum(params.qubit_budget - state.model_qubits, 0.0) * hw["memory_modes_per_qubit"]
+    planned = jnp.where(dense, jnp.minimum(room, bits / jnp.maximum(per_pair, 1e-30)), 0.0)
+    superdense_s = jnp.minimum(dt, planned / hw["pair_attempt_rate_hz"])
+    share = sg.levels(params.keygen_levels, act["keygen_share"])
+    return superdense_s, (dt - superdense_s) * share, (dt - superdense_s) * (1.0 - share)
 
 
 def _step(key: jax.Array, state: State, actions: dict[str, jax.Array], params: Params):
-    k_eve, k_qber, k_pairs, k_traffic, k_poison = jax.random.split(key, 5)
-    hw, qkd, traffic, rw = params.hw, params.qkd, params.traffic, params.reward
-    dt = params.dt_s
+    k_eve, k_qkd, k_pairs, k_traffic, k_poison = jax.random.split(key, 5)
     act = _decode(actions, params)
-    quantum_node = ~params.is_classical
+    channel = sg.eavesdropper_and_channel(k_eve, state, act, params)
+    budget = sg.qubit_budget(state, act, params)
+    superdense_s, qkd_s, pair_s = _channel_time(state, act, channel, params)
+    qkd = sg.qkd_slot(k_qkd, state, act, channel, qkd_s, params)
+    ent = sg.entanglement_slot(k_pairs, state, channel, budget, pair_s, params)
+    traffic = sg.traffic_slot(k_traffic, state, act, channel, params)
+    payload = sg.payload_slot(act, channel, qkd, ent, params)
+    transport = sg.transport_slot(state, channel, budget, qkd, traffic, payload, superdense_s, params)
+    delivery = sg.delivery_slot(k_poison, channel, ent, payload, transport, params)
+    learners = learning.surrogate_update(state.pu_quality, state.quality, state.backdoor, payload.episodes,
+                                         budget.width, traffic.admitted_pu, delivery.value, delivery.poisoned, params)
+    reward_terms = sg.reward_terms(learners.quality, budget, traffic, payload, transport, delivery, params)
 
-    # Eavesdropper and channel
-    tap = _eve_taps(k_eve, state, act, params)
-    time_s = state.t.astype(jnp.float32) * dt
-    eta_segment, eta_direct, delay_s = link_channel(time_s, params)
-
-    # Qubit budget: computation first, memory clipped to what is left, the excess reported
-    width_req = _levels(params.model_qubits_levels, act["width"])
-    memory_req = act["memory_qubits"].astype(jnp.float32)
-    width = jnp.where(quantum_node, jnp.minimum(width_req, params.qubit_budget), width_req)
-    memory = jnp.clip(params.qubit_budget - width, 0.0, memory_req)
-    over_qubits = jnp.where(quantum_node, jnp.maximum(0.0, width_req + memory_req - params.qubit_budget),
-                            memory_req)
-    budget_violation = jnp.sum(over_qubits) / jnp.maximum(jnp.sum(params.qubit_budget), 1.0)
-
-    # QKD: decoy BB84 on the direct channel, sampled QBER test, abort above threshold
-    share = _levels(params.keygen_levels, act["keygen_share"])
-    test_fraction = _levels(params.test_fraction_levels, act["test_fraction"])
-    qkd_on = quantum_node & (share > 0)
-    pulses = hw["pulse_rate_hz"] * dt * share * quantum_node
-    e_true = ph.intercept_resend_qber(tap, hw["e_detector"])
-    eta_qkd = hw["eta_bob"] * eta_direct
-    gain = ph.bb84_gain(eta_qkd, hw["mu"], hw["y0"])
-    qber_true = (0.5 * hw["y0"] - e_true * jnp.expm1(-eta_qkd * hw["mu"])) / gain
-    sifted = 0.5 * pulses * gain
-    n_test = jnp.floor(test_fraction * sifted)
-    tested = qkd_on & (n_test >= 1.0)
-    errors = binomial_approx(k_qber, n_test, qber_true)
-    qber_est = jnp.where(tested, errors / jnp.maximum(n_test, 1.0), state.qber_estimate)
-    alarm = tested & (qber_est > qkd["alarm_qber"])
-    abort = tested & (qber_est > qkd["abort_qber"])
-    rate = ph.decoy_bb84_key_rate_from_transmittance(
-        eta_direct, mu=hw["mu"], eta_bob=hw["eta_bob"], y0=hw["y0"], e_detector=e_true, f_ec=hw["f_ec"])
-    new_key = jnp.where(abort, 0.0, pulses * rate * (1.0 - test_fraction))
-    # Sifting and error correction run on the classical link: about f h(Q) + 1 bits per sifted bit
-    qkd_classical_bits = sifted * (1.0 + hw["f_ec"] * ph.binary_entropy(jnp.clip(qber_true, 0.0, 0.5)))
-    key_pool = jnp.minimum(state.key_bits + new_key, qkd["key_pool_max_bits"])
-
-    # Entanglement: heralded pairs in the rest of the quantum-channel time, stored in memory
-    pair_rate, fresh_fidelity = fresh_pair_supply(eta_segment, tap, params)
-    fresh = poisson_approx(k_pairs, pair_rate * dt * (1.0 - share) * quantum_node)
-    stored_fidelity = ph.decohered_fidelity(state.pair_fidelity, dt, hw["memory_coherence_s"])
-    capacity = memory * hw["memory_modes_per_qubit"]
-    kept_new = jnp.minimum(fresh, capacity)
-    kept_old = jnp.minimum(state.pairs, capacity - kept_new)
-    pool = kept_new + kept_old
-    pool_fidelity = jnp.where(
-        pool > 0, (kept_new * fresh_fidelity + kept_old * stored_fidelity) / jnp.maximum(pool, 1e-9), 0.25)
-
-    # Device traffic (surges are hidden), throttling, flood from impersonated devices
-    throttle = _levels(params.throttle_levels, act["throttle"])
-    surge_on = (state.t >= state.surge_start) & (
-        state.t < state.surge_start + jnp.floor(traffic["surge_duration_frac"] * params.max_steps))
-    device_rate = traffic["device_rate_hz"] * jnp.where(surge_on, traffic["surge_factor"], 1.0)
-    arrivals_pu = poisson_approx(k_traffic, jnp.full(params.n_pus, device_rate * dt)) * traffic["device_bits"]
-    admitted_pu = arrivals_pu * throttle[params.pu_parent]
-    arrivals = learning.group_sum(arrivals_pu, params)
-    admitted = learning.group_sum(admitted_pu, params)
-    flood = params.eve["flood_bits"] * (tap > 0) * throttle
-    throttled_bits = jnp.sum(arrivals - admitted)
-
-    # The learning round and its payload
-    episodes = _levels(params.episodes_levels, act["episodes"])
-    active = episodes > 0
-    mode = act["channel"]
-    mode_ok = jnp.where(params.is_classical, mode <= PQC, True)
-    payload_bits = _levels(params.payload_bits_levels, act["payload"])
-    payload_qubits = _levels(params.payload_qubits_levels, act["payload"])
-    classical_mode = (mode <= QKD) & mode_ok & active
-    wire_bits = jnp.where(classical_mode, payload_bits * jnp.where(mode == PQC, 1.0 + hw["pqc_overhead"], 1.0), 0.0)
-    key_cover = jnp.where(mode == QKD, jnp.minimum(1.0, key_pool / payload_bits), 1.0)
-    key_used = jnp.where(classical_mode & (mode == QKD), key_cover * payload_bits, 0.0)
-    dense_bits_per_pair = jnp.maximum(ph.superdense_capacity(jnp.clip(pool_fidelity, 0.25, 1.0)), 1e-3)
-    pairs_needed = jnp.where(mode == TELEPORT, payload_qubits, payload_bits / dense_bits_per_pair)
-    quantum_mode = (mode >= TELEPORT) & mode_ok & active
-    pair_cover = jnp.where(quantum_mode, jnp.minimum(1.0, pool / pairs_needed), 1.0)
-    pairs_used = jnp.where(quantum_mode, pair_cover * pairs_needed, 0.0)
-    teleport_bits = jnp.where(quantum_mode & (mode == TELEPORT), 2.0 * pairs_used, 0.0)  # 2 cbits per qubit
-
-    # Classical link: QKD post-processing first, then FIFO of backlog, devices, flood and payload
-    link_bits = hw["classical_bandwidth_bps"] * dt
-    data_capacity = jnp.maximum(link_bits - qkd_classical_bits - teleport_bits, 0.0)
-    data_rate = jnp.maximum(data_capacity / dt, 1.0)
-    queue_in = state.backlog_bits + admitted + flood + wire_bits
-    backlog = queue_in - jnp.minimum(queue_in, data_capacity)
-    overflow = jnp.maximum(0.0, backlog - traffic["buffer_bits"])
-    backlog = backlog - overflow
-    legit_share = (admitted + state.backlog_bits) / jnp.maximum(queue_in, 1e-9)
-    dropped_bits = throttled_bits + jnp.sum(overflow * legit_share)
-
-    # Latency of each round: compute, then transport by the chosen channel
-    compute_s = episodes * params.learning["episode_time_s"] * width / 4.0
-    pu_delay = ph.fiber_delay_s(params.pu_link_length_km)
-    classical_s = (state.backlog_bits + admitted + wire_bits) / data_rate + jnp.where(mode == PQC,
-                                                                                      hw["pqc_handshake_s"], 0.0)
-    transport_s = jnp.where(classical_mode, classical_s, teleport_bits / data_rate) + delay_s
-    latency = jnp.where(active, jnp.minimum(compute_s + pu_delay + transport_s, LATENCY_CAP_SLOTS * dt), 0.0)
-    on_time = active & mode_ok & (latency <= dt)
-
-    # Value of the delivered update: measuring quantum data destroys it; teleportation keeps it
-    f_tel = ph.teleportation_fidelity(jnp.clip(pool_fidelity, 0.25, 1.0))
-    fidelity_value = jnp.clip(3.0 * (f_tel - 2.0 / 3.0), 0.0, 1.0)  # above the classical 2/3 limit
-    classical_value = 1.0 - params.quantum_share
-    value = jnp.select(
-        [mode == TELEPORT, mode == SUPERDENSE, mode == QKD],
-        [pair_cover * fidelity_value, pair_cover * classical_value * (1.0 - 0.75 * tap),
-         key_cover * classical_value],
-        classical_value,
-    ) * on_time
-    leaked = jnp.where(classical_mode & (mode == PLAIN), tap * wire_bits, 0.0)
-    authenticated = (mode == QKD) & (key_cover >= 1.0)
-    poison_p = params.eve["impersonation_prob"] * (tap > 0) * active * ~authenticated
-    poisoned = jax.random.uniform(k_poison, (params.n_aggregators,)) < poison_p
-
-    # Learning
-    pu_quality, quality = learning.surrogate_update(
-        state.pu_quality, state.quality, episodes, width, admitted_pu, value, poisoned, params)
-
-    # Rewards
-    old_q, new_q = jnp.mean(state.quality), jnp.mean(quality)
-    n_active = jnp.maximum(jnp.sum(active), 1)
-    over_slo = jnp.where(active, jnp.minimum(jnp.maximum(0.0, latency / rw["slo_s"] - 1.0), 10.0), 0.0)
-    biggest = max(params.payload_bits_levels)
-    terms = {
-        "progress": rw["w_progress"] * (new_q - old_q),
-        "latency": -rw["w_latency"] * jnp.sum(over_slo) / n_active,
-        "leak": -rw["w_leak"] * jnp.sum(leaked) / biggest,
-        "budget": -rw["w_budget"] * budget_violation,
-        "drop": -rw["w_drop"] * dropped_bits / jnp.maximum(jnp.sum(arrivals), 1.0),
-    }
-    team_reward = sum(terms.values())
-    detected = alarm & (tap > 0)
-
+    pairs_left = jnp.maximum(ent.pool - payload.pairs_used, 0.0)
     next_state = State(
         t=state.t + 1,
-        pu_quality=pu_quality,
-        quality=quality,
-        backlog_bits=backlog,
-        key_bits=key_pool - key_used,
-        pairs=pool - pairs_used,
-        pair_fidelity=jnp.where(pool - pairs_used > 0, pool_fidelity, 0.25),
-        qber_estimate=qber_est,
-        alarm=alarm.astype(jnp.float32),
-        latency_s=latency,
-        delivered=on_time.astype(jnp.float32) * (value > 0),
-        model_qubits=width,
-        episodes=episodes,
-        tap=tap,
-        plain_bits=jnp.where(mode == PLAIN, wire_bits, 0.0),
-        arrivals_bits=arrivals,
-        eta_direct=eta_direct,
-        surge_start=state.surge_start,
+        pu_quality=learners.pu_quality,
+        quality=learners.quality,
+        backdoor=learners.backdoor,
+        backlog_bits=transport.backlog,
+        key_bits=jnp.maximum(qkd.key_pool - payload.key_used, 0.0),
+        key_block=qkd.block,
+        pairs=pairs_left,
+        pair_fidelity=jnp.where(pairs_left > 0, ent.pool_fidelity, 0.25),
+        fidelity_estimate=ent.fidelity_estimate,
+        qber_estimate=qkd.qber_estimate,
+        alarm=qkd.alarm.astype(jnp.float32),
+        latency_s=transport.latency,
+        delivered=(delivery.value > 0).astype(jnp.float32),
+        model_qubits=budget.width_next,
+        episodes=payload.episodes,
+        tap=channel.tap,
+        plain_bits=jnp.where(payload.mode == PLAIN, payload.wire_bits, 0.0),
+        arrivals_bits=traffic.arrivals,
+        eta_direct=channel.link.eta_direct,
+        surge=traffic.surge,
     )
+    return _outputs(next_state, channel, budget, qkd, ent, traffic, payload, transport, delivery, reward_terms,
+                    params)
+
+
+def _kpis(next_state: State, channel: sg.Channel, budget: sg.Budget, qkd: sg.Qkd, ent: sg.Entanglement,
+          traffic: sg.Traffic, payload: sg.Payload, transport: sg.Transport, delivery: sg.Delivery,
+          params: Params) -> dict[str, jax.Array]:
+    """The slot's KPIs (`KPI_UNITS` says what each is)."""
+    active = payload.episodes > 0
     stored = jnp.sum(next_state.pairs)
+    quantum = ~params.is_classical
+    detected = qkd.alarm & (channel.tap > 0)
     kpi = {
-        "latency_s": jnp.max(latency),
-        "slo_violation": jnp.sum(active & (latency > rw["slo_s"])) / n_active,
-        "leaked_bits": jnp.sum(leaked),
-        "secret_key_bits": jnp.sum(new_key),
-        "qber": jnp.max(jnp.where(tested, qber_est, 0.0)),
+        "latency_s": jnp.max(transport.latency),
+        "slo_violation": jnp.sum(active & (transport.latency > params.reward["slo_s"]))
+                         / jnp.maximum(jnp.sum(active), 1),
+        "leaked_bits": jnp.sum(delivery.leaked_bits),
+        "secret_key_bits": jnp.sum(qkd.new_key),
+        "qber": jnp.max(jnp.where(qkd.tested, qkd.qber_estimate, 0.0)),
         "eve_detected": jnp.any(detected),
-        "epr_pairs": jnp.sum(fresh),
-        "mean_fidelity": jnp.where(stored > 0, jnp.sum(next_state.pairs * pool_fidelity) / jnp.maximum(stored, 1e-9),
-                                   0.0),
-        "budget_violation": budget_violation,
-        "model_quality": new_q,
-        "dropped_bits": dropped_bits,
+        "epr_pairs": jnp.sum(ent.heralded),
+        "mean_fidelity": jnp.sum(next_state.pairs * next_state.pair_fidelity) / jnp.maximum(stored, 1e-9),
+        "fidelity_estimate": jnp.sum(jnp.where(quantum, next_state.fidelity_estimate, 0.0))
+                             / jnp.maximum(jnp.sum(quantum), 1),
+        "pairs_used": jnp.sum(payload.pairs_used),
+        "superdense_bits": jnp.sum(payload.superdense_bits),
+        "links_up": jnp.sum(channel.up),
+        "budget_violation": budget.violation,
+        "model_quality": jnp.mean(next_state.quality),
+        "dropped_bits": transport.dropped_bits,
         "key_pool_bits": jnp.sum(next_state.key_bits),
         "stored_pairs": stored,
-        "alarms": jnp.sum(alarm),
+        "alarms": jnp.sum(qkd.alarm),
         "delivered_updates": jnp.sum(next_state.delivered),
-        "poisoned_updates": jnp.sum(poisoned),
-        "throttled_bits": throttled_bits,
+        "poisoned_updates": jnp.sum(delivery.poisoned),
+        "throttled_bits": traffic.throttled_bits,
     }
-    kpi = {k: jnp.nan_to_num(jnp.asarray(v, jnp.float32)) for k, v in kpi.items()}
-    terms = {k: jnp.asarray(v, jnp.float32) for k, v in terms.items()}
+    return {name: jnp.asarray(value, jnp.float32) for name, value in kpi.items()}
+
+
+def _outputs(next_state: State, channel: sg.Channel, budget: sg.Budget, qkd: sg.Qkd, ent: sg.Entanglement,
+             traffic: sg.Traffic, payload: sg.Payload, transport: sg.Transport, delivery: sg.Delivery,
+             reward_terms: dict[str, jax.Array], params: Params):
+    """The step's return: observations, rewards, terminations, truncations and infos."""
+    kpi = _kpis(next_state, channel, budget, qkd, ent, traffic, payload, transport, delivery, params)
+    reward_terms = {name: jnp.asarray(value, jnp.float32) for name, value in reward_terms.items()}
+    team_reward = sum(reward_terms.values())
     names = agent_names(params)
     rewards = {n: jnp.asarray(team_reward, jnp.float32) for n in names}
     if params.eve_mode == "agent":
-        rewards["eve"] = (rw["w_eve_leak"] * jnp.sum(leaked) / biggest
+        rw = params.reward
+        detected = qkd.alarm & (channel.tap > 0)
+        rewards["eve"] = (rw["w_eve_leak"] * jnp.sum(delivery.leaked_bits) / max(params.payload_bits_levels)
                           - rw["w_eve_detected"] * jnp.sum(detected)).astype(jnp.float32)
     truncated = next_state.t >= params.max_steps
     terminations = {n: jnp.bool_(False) for n in names} | {"__all__": jnp.bool_(False)}
     truncations = {n: truncated for n in names} | {"__all__": truncated}
     masks = action_masks(next_state.model_qubits, params)
     infos: dict[str, dict[str, Any]] = {
-        n: {"kpi": kpi, "reward_terms": terms, "action_mask": masks[n],
-            "budget_clipped_qubits": jnp.sum(over_qubits)}
+        n: {"kpi": kpi, "reward_terms": reward_terms, "action_mask": masks[n],
+            "budget_clipped_qubits": jnp.sum(budget.over_qubits)}
         for n in names
     }
     return observations(next_state, params), next_state, rewards, terminations, truncations, infos

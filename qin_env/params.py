@@ -16,7 +16,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from qin_env.schema import SCHEMA, Field, sections
+from qin_env.physics.free_space import EARTH_GM_KM3_PER_S2, EARTH_RADIUS_KM
+from qin_env.schema import REMOVED, SCHEMA, Field, sections
+from qin_env.version import ENV_VERSION, VERSION_HISTORY
 
 DEFAULT_SCENARIO = "metro_qkd"
 CHANNEL_MODES = ("plain", "pqc", "qkd", "teleport", "superdense")
@@ -69,6 +71,8 @@ def _flatten(raw: Mapping[str, Any], path: Path | str) -> dict[str, Any]:
 
 
 def _unknown_key_error(key: str, where: str) -> ValueError:
+    if key in REMOVED:
+        return ValueError(f"parameter {key!r} in {where} no longer exists: {REMOVED[key]}")
     near = difflib.get_close_matches(key, list(SCHEMA), n=3, cutoff=0.5)
     hint = f"; nearest valid keys: {', '.join(near)}" if near else f"; valid tables: {', '.join(sections())}"
     return ValueError(f"unknown parameter {key!r} in {where}{hint}")
@@ -113,6 +117,10 @@ def _coerce(key: str, value: Any, field: Field, where: str) -> Any:
 
 def _validate(config: dict[str, Any]) -> None:
     """Cross-field checks that a single field's range cannot express."""
+    if config["scenario.version"] != ENV_VERSION:
+        raise ValueError(f"scenario.version={config['scenario.version']}: this scenario is written for environment "
+                         f"version {config['scenario.version']}, but this qin-env runs version {ENV_VERSION} "
+                         f"({VERSION_HISTORY[ENV_VERSION]}); allowed value: {ENV_VERSION}")
     n_agg = config["topology.n_aggregators"]
     for key in ("topology.quantum_aggregators", "topology.classical_aggregators", "topology.repeater_links",
                 "topology.satellite_links", "eve.links"):
@@ -124,8 +132,6 @@ def _validate(config: dict[str, Any]) -> None:
         raise ValueError(f"aggregators {sorted(both)} are in both quantum_aggregators and classical_aggregators")
     if config["topology.link_length_min_km"] > config["topology.link_length_max_km"]:
         raise ValueError("topology.link_length_min_km must not exceed topology.link_length_max_km")
-    if config["traffic.surge_start_min_frac"] > config["traffic.surge_start_max_frac"]:
-        raise ValueError("traffic.surge_start_min_frac must not exceed traffic.surge_start_max_frac")
     if config["qkd.alarm_qber"] > config["qkd.abort_qber"]:
         raise ValueError("qkd.alarm_qber must not exceed qkd.abort_qber")
     if len(config["actions.payload_bits"]) != len(config["actions.payload_qubits"]):
@@ -204,7 +210,7 @@ class Params:
     eta_fiber: jax.Array
     repeater_segments: jax.Array
     is_satellite: jax.Array
-    satellite_phase_s: jax.Array
+    satellite_culmination_s: jax.Array
     quantum_share: jax.Array
     is_classical: jax.Array
     qubit_budget: jax.Array
@@ -247,8 +253,11 @@ def params_from_config(config: Mapping[str, Any]) -> Params:
     satellite = mask("topology.satellite_links")
     eve_links = mask("eve.links") if config["eve.links"] else np.ones(n_agg, bool)
     quantum_share = np.where(quantum, 1.0, np.where(classical, 0.0, 0.5))
-    period = config["hardware.satellite_pass_period_s"]
-    phases = np.arange(n_agg) * period / max(1, int(satellite.sum()))
+    # Passes repeat every orbital period (Kepler); the first culminates mid-episode, others are staggered
+    radius_km = EARTH_RADIUS_KM + config["hardware.satellite_altitude_km"]
+    period = 2.0 * np.pi * np.sqrt(radius_km**3 / EARTH_GM_KM3_PER_S2)
+    order = np.cumsum(satellite) - 1
+    culmination = 0.5 * config["episode.dt_s"] * config["episode.max_steps"] + order * period / max(1, satellite.sum())
     eta_fiber = 10.0 ** (-config["hardware.alpha_db_per_km"] * lengths / repeaters / 10.0)
     f32 = jnp.float32
     return Params(
@@ -270,7 +279,7 @@ def params_from_config(config: Mapping[str, Any]) -> Params:
         eta_fiber=jnp.asarray(eta_fiber, f32),
         repeater_segments=jnp.asarray(repeaters, f32),
         is_satellite=jnp.asarray(satellite),
-        satellite_phase_s=jnp.asarray(phases, f32),
+        satellite_culmination_s=jnp.asarray(np.where(satellite, culmination, 0.0), f32),
         quantum_share=jnp.asarray(quantum_share, f32),
         is_classical=jnp.asarray(classical),
         qubit_budget=jnp.asarray(np.where(classical, 0, config["hardware.qubit_budget"]), f32),

@@ -6,10 +6,22 @@ faces can play the agents a user does not control. `agents/` wraps them for its 
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Mapping
+
 import jax
 import jax.numpy as jnp
 
-from qin_env.core import AGGREGATOR_FIELDS, ORCHESTRATOR_FIELDS, PQC, QKD, TELEPORT, action_nvec, agent_names
+from qin_env.core import (
+    AGGREGATOR_FIELDS,
+    ORCHESTRATOR_FIELDS,
+    PQC,
+    QKD,
+    TELEPORT,
+    action_masks,
+    action_nvec,
+    agent_names,
+)
 from qin_env.params import Params
 
 _F = {name: i for i, name in enumerate(AGGREGATOR_FIELDS)}
@@ -20,12 +32,30 @@ def heuristic_width_level(params: Params) -> int:
     return min(1, len(params.model_qubits_levels) - 1)
 
 
+def action_masks_from_obs(obs: Mapping[str, jax.Array], params: Params) -> dict[str, jax.Array]:
+    """The env's action masks [..., sum(nvec)] rebuilt from observations [..., obs_size] alone.
+
+    `core.action_masks` depends only on each aggregator's computation qubits in use, which it
+    observes as `model_qubits / qubit_budget`; this serves policies that see only `obs`.
+    """
+    share = jnp.stack([obs[f"aggregator_{i}"][..., _F["model_qubits"]] for i in range(params.n_aggregators)], axis=-1)
+    return action_masks(jnp.round(share * jnp.maximum(params.qubit_budget, 1.0)), params)
+
+
 def random_policy(key: jax.Array, obs: dict[str, jax.Array], params: Params) -> dict[str, jax.Array]:
-    """Uniform random action for every agent."""
+    """Uniform random action among the allowed ones (`core.action_masks`), component by component.
+
+    Observations with leading batch axes give actions with the same axes.
+    """
+    masks = action_masks_from_obs(obs, params)
     out = {}
     for name, k in zip(agent_names(params), jax.random.split(key, len(agent_names(params))), strict=True):
-        nvec = jnp.asarray(action_nvec(params, name))
-        out[name] = jnp.floor(jax.random.uniform(k, nvec.shape) * nvec).astype(jnp.int32)
+        nvec = action_nvec(params, name)
+        bounds = [0, *itertools.accumulate(nvec)]
+        keys = jax.random.split(k, len(nvec))
+        picks = [jax.random.categorical(keys[j], jnp.where(masks[name][..., lo:hi], 0.0, -jnp.inf))
+                 for j, (lo, hi) in enumerate(itertools.pairwise(bounds))]
+        out[name] = jnp.stack(picks, axis=-1).astype(jnp.int32)
     return out
 
 
@@ -35,7 +65,7 @@ def _heuristic_aggregator(o: jax.Array, params: Params) -> jax.Array:
     classical = quantum_share <= 0.0
     suspicious = (o[_F["alarm"]] > 0) | (o[_F["qber_estimate"]] > 0.08)  # estimate/0.5 > 0.08: QBER > 4 %
     key_low = o[_F["key_fill"]] < 0.3
-    pairs_ready = (o[_F["pair_fill"]] > 0.2) & (o[_F["pair_fidelity"]] > 0.6)
+    pairs_ready = (o[_F["pair_fill"]] > 0.2) & (o[_F["fidelity_estimate"]] > 0.6)
     # Quantum payloads only survive teleportation; hybrid ones use pairs when there are enough,
     # key when the QBER rises, and post-quantum encryption when there is neither.
     channel = jnp.where(
@@ -47,10 +77,10 @@ def _heuristic_aggregator(o: jax.Array, params: Params) -> jax.Array:
     keygen = jnp.where(classical, 0, jnp.where(key_low, n_keygen - 1, 1 if n_keygen > 1 else 0))
     n_test = len(params.test_fraction_levels)
     test = jnp.where(suspicious, n_test - 1, min(1, n_test - 1))
-    # leave room for the width in use and for the width the heuristic orchestrator asks for
+    # every qubit the width in use leaves goes to memory (a new width waits for the next slot)
     budget = params.memory_levels - 1
-    in_use = jnp.maximum(o[_F["model_qubits"]] * budget, params.model_qubits_levels[heuristic_width_level(params)])
-    memory = jnp.where(classical, 0, jnp.clip(jnp.floor(budget - in_use + 1e-4), 0, budget))
+    in_use = jnp.round(o[_F["model_qubits"]] * budget)
+    memory = jnp.where(classical, 0, jnp.clip(budget - in_use, 0, budget))
     n_throttle = len(params.throttle_levels)
     throttle = jnp.where(o[_F["buffer_fill"]] > 0.8, n_throttle - 1,
                          jnp.where(o[_F["buffer_fill"]] > 0.5, min(1, n_throttle - 1), 0))
@@ -68,7 +98,7 @@ def heuristic_policy(key: jax.Array, obs: dict[str, jax.Array], params: Params) 
     n_ep = len(params.episodes_levels)
     busy = (latency > 0.4) | (buffer_fill > 0.5)
     episodes = jnp.where(busy, 1, min(3, n_ep - 1))
-    width = jnp.full(a, heuristic_width_level(params))
+    width = jnp.where(params.is_classical, 0, heuristic_width_level(params))  # classical nodes: level 0 only
     out = {"orchestrator": jnp.stack([episodes, width], axis=1).reshape(-1).astype(jnp.int32)}
     for i in range(a):
         out[f"aggregator_{i}"] = _heuristic_aggregator(obs[f"aggregator_{i}"], params)

@@ -89,8 +89,9 @@ def rollout(policy: Policy, params: Params, key: jax.Array, record: Record = tea
         obs, state = carry
         k_act, k_step = keys
         actions = policy(k_act, obs, params)
-        next_obs, state, rewards, terms, truncs, infos = core.step(k_step, state, actions, params, auto_reset)
-        done = terms["__all__"] | truncs["__all__"]
+        next_obs, state, rewards, terminations, truncations, infos = core.step(k_step, state, actions, params,
+                                                                            auto_reset)
+        done = terminations["__all__"] | truncations["__all__"]
         return (next_obs, state), record(Transition(obs, actions, next_obs, state, rewards, done, infos))
 
     (_, state), records = jax.lax.scan(slot, (obs, state), (act_keys, step_keys))

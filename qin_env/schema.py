@@ -32,6 +32,7 @@ F = Field
 SCHEMA: dict[str, Field] = {
     # [scenario]
     "scenario.description": F("", "str", doc="one line shown by list_scenarios()"),
+    "scenario.version": F(1, "int", 0, 1_000, "environment version the scenario is written for (must be this one)"),
     # [episode]
     "episode.dt_s": F(1.0, "float", 1e-3, 3600.0, "slot length, seconds"),
     "episode.max_steps": F(200, "int", 1, 100_000, "episode length in slots (truncation)"),
@@ -61,26 +62,30 @@ SCHEMA: dict[str, Field] = {
     "hardware.memory_coherence_s": F(2.0, "float", 1e-6, 1e6, "depolarising memory time constant, seconds"),
     "hardware.memory_modes_per_qubit": F(50, "int", 1, 1_000_000, "pairs one multimode memory qubit holds"),
     "hardware.swap_success": F(0.5, "float", 0.0, 1.0, "Bell-measurement success probability at a repeater"),
+    "hardware.bsm_success": F(0.5, "float", 0.0, 1.0, "success of the linear-optics Bell measurement heralding a pair"),
+    "hardware.herald_modes": F(10, "int", 1, 1_000_000, "multiplexed modes per herald round trip (caps attempts)"),
+    "hardware.pair_test_fraction": F(0.05, "float", 0.0, 1.0, "share of fresh pairs measured to estimate fidelity"),
     "hardware.qubit_budget": F(8, "int", 0, 1024, "qubits per quantum aggregator: memory plus computation"),
     "hardware.classical_bandwidth_bps": F(2.0e5, "float", 1.0, 1e12, "aggregator-orchestrator classical link, bit/s"),
     "hardware.pqc_overhead": F(0.3, "float", 0.0, 10.0, "post-quantum encryption size overhead, fraction"),
     "hardware.pqc_handshake_s": F(0.05, "float", 0.0, 10.0, "post-quantum key exchange time per round, s"),
     "hardware.satellite_altitude_km": F(500.0, "float", 100.0, 40_000.0, "LEO altitude, km"),
     "hardware.satellite_min_elevation_deg": F(15.0, "float", 0.0, 90.0, "lowest usable elevation, degrees"),
-    "hardware.satellite_pass_period_s": F(600.0, "float", 1.0, 1e6, "time between pass culminations, s"),
     # [qkd]
     "qkd.alarm_qber": F(0.06, "float", 0.0, 0.5, "estimated QBER above which a link raises an alarm"),
     "qkd.abort_qber": F(0.11, "float", 0.0, 0.5, "estimated QBER above which the slot's key is discarded"),
     "qkd.key_pool_max_bits": F(1.0e5, "float", 0.0, 1e12, "secret key a link can store, bits"),
     "qkd.initial_key_bits": F(2.0e4, "float", 0.0, 1e12, "secret key in each pool at reset, bits"),
+    "qkd.block_bits": F(1.0e4, "float", 1.0, 1e12, "sifted bits collected before a block is distilled into key"),
+    "qkd.eps_sec": F(1.0e-9, "float", 1e-30, 0.1, "secrecy parameter of the finite-key bound"),
+    "qkd.eps_cor": F(1.0e-15, "float", 1e-30, 0.1, "correctness parameter of the finite-key bound"),
     # [traffic]
     "traffic.device_rate_hz": F(1.0, "float", 0.0, 1e6, "device arrivals per processing unit per second"),
     "traffic.device_bits": F(4.0e3, "float", 0.0, 1e12, "bits each arriving device sends"),
     "traffic.buffer_bits": F(4.0e5, "float", 1.0, 1e13, "aggregator buffer size, bits"),
     "traffic.surge_factor": F(1.0, "float", 1.0, 1000.0, "device rate multiplier during a surge"),
-    "traffic.surge_start_min_frac": F(0.3, "float", 0.0, 1.0, "earliest surge start, fraction of the episode"),
-    "traffic.surge_start_max_frac": F(0.6, "float", 0.0, 1.0, "latest surge start, fraction of the episode"),
-    "traffic.surge_duration_frac": F(0.25, "float", 0.0, 1.0, "surge length, fraction of the episode"),
+    "traffic.surge_start_prob": F(0.01, "float", 0.0, 1.0, "per-slot probability a surge starts under an aggregator"),
+    "traffic.surge_stop_prob": F(0.05, "float", 0.0, 1.0, "per-slot probability a surge ends"),
     # [learning]
     "learning.model": F("surrogate", "str", doc="learner model", choices=LEARNING_MODELS),
     "learning.initial_quality": F(0.1, "float", 0.0, 1.0, "model quality of every learner at reset"),
@@ -90,7 +95,11 @@ SCHEMA: dict[str, Field] = {
     "learning.episode_time_s": F(0.02, "float", 0.0, 1e4, "compute time of one episode at 4 qubits, s"),
     "learning.data_need_bits": F(4.0e3, "float", 0.0, 1e12, "device data a learner needs per round, bits"),
     "learning.drift_per_step": F(0.004, "float", 0.0, 1.0, "relative quality lost per slot (data drift)"),
-    "learning.poison_damage": F(0.1, "float", 0.0, 1.0, "quality lost to one accepted poisoned update"),
+    "learning.poison_damage": F(0.1, "float", 0.0, 1.0, "backdoor share one accepted poisoned update plants"),
+    "learning.poison_repair": F(0.2, "float", 0.0, 1.0, "share of a backdoor one clean delivered round removes"),
+    "learning.aggregation_weight": F(0.5, "float", 0.0, 1.0, "weight of a delivered update in the global model"),
+    "learning.payload_scale_bits": F(8.0e3, "float", 1.0, 1e12, "bits of an update carrying 63 % of its information"),
+    "learning.payload_scale_qubits": F(200.0, "float", 1.0, 1e12, "quantum update size carrying 63 % of it"),
     "learning.distill_teacher": F(-1, "int", -1, 255, "aggregator whose model the others distil from (-1: none)"),
     "learning.distill_efficiency": F(0.9, "float", 0.0, 1.0, "share of the teacher's quality a student can reach"),
     # [actions]
@@ -103,7 +112,8 @@ SCHEMA: dict[str, Field] = {
                               "share of quantum-channel time for QKD (rest: entanglement)", min_len=1),
     "actions.test_fraction": F([0.02, 0.05, 0.1, 0.25], "float_list", 0.0, 1.0,
                                "share of sifted bits sacrificed to estimate the QBER", min_len=1),
-    "actions.throttle": F([1.0, 0.5, 0.2], "float_list", 0.0, 1.0, "share of device traffic admitted", min_len=1),
+    "actions.throttle": F([1.0, 0.9, 0.75], "float_list", 0.0, 1.0, "share of device traffic admitted",
+                         min_len=1),
     # [eve]
     "eve.mode": F("none", "str", doc="eavesdropper model", choices=EVE_MODES),
     "eve.intercept_fraction": F(0.5, "float", 0.0, 1.0, "share of qubits Eve intercepts and resends on a tap"),
@@ -114,13 +124,23 @@ SCHEMA: dict[str, Field] = {
     "eve.flood_bits": F(0.0, "float", 0.0, 1e12, "flood traffic Eve injects per slot on a tapped link, bits"),
     # [reward]
     "reward.slo_s": F(0.5, "float", 1e-6, 1e6, "latency target of a learning round, s"),
-    "reward.w_progress": F(20.0, "float", 0.0, 1e6, "weight of the model-quality gain"),
+    "reward.w_quality": F(2.0, "float", 0.0, 1e6, "weight of the model quality held each slot, over the initial one"),
     "reward.w_latency": F(0.3, "float", 0.0, 1e6, "weight of latency over the SLO (in SLO units)"),
     "reward.w_leak": F(0.5, "float", 0.0, 1e6, "weight of leaked bits (per largest payload)"),
     "reward.w_budget": F(0.2, "float", 0.0, 1e6, "weight of qubit-budget over-allocation (share of budget)"),
     "reward.w_drop": F(0.3, "float", 0.0, 1e6, "weight of dropped traffic (share of arrivals)"),
     "reward.w_eve_leak": F(1.0, "float", 0.0, 1e6, "eve: reward per largest payload leaked"),
     "reward.w_eve_detected": F(0.5, "float", 0.0, 1e6, "eve: penalty per detected tap"),
+}
+
+
+# Keys of an earlier environment version, with what replaced them (named in the loader's error)
+REMOVED = {
+    "hardware.satellite_pass_period_s": "since version 1 passes repeat every orbital period of the altitude",
+    "traffic.surge_start_min_frac": "since version 1 surges start at random: traffic.surge_start_prob",
+    "traffic.surge_start_max_frac": "since version 1 surges start at random: traffic.surge_start_prob",
+    "traffic.surge_duration_frac": "since version 1 surges end at random: traffic.surge_stop_prob",
+    "reward.w_progress": "since version 1 the quality held each slot is rewarded: reward.w_quality",
 }
 
 

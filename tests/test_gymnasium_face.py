@@ -16,7 +16,7 @@ from qin_env import core
 from qin_env.faces.gymnasium import AggregatorEnv, OrchestratorEnv
 from qin_env.params import CHANNEL_MODES
 
-ENV_IDS = ["qin/Orchestrator-v0", "qin/Aggregator-v0"]
+ENV_IDS = ["qin/Orchestrator-v1", "qin/Aggregator-v1"]
 
 
 def _rollout(env: gymnasium.Env, seed: int, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -37,7 +37,7 @@ def test_passes_gymnasium_env_checker(env_id: str) -> None:
 
 
 def test_passes_gymnasium_env_checker_with_random_teammates() -> None:
-    gym_check_env(gymnasium.make("qin/Aggregator-v0", others="random").unwrapped)
+    gym_check_env(gymnasium.make("qin/Aggregator-v1", others="random").unwrapped)
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
@@ -114,7 +114,7 @@ def test_episode_truncates_after_max_episode_steps() -> None:
 
 
 def test_make_passes_keyword_arguments_through() -> None:
-    env = gymnasium.make("qin/Orchestrator-v0", scenario="device_surge")
+    env = gymnasium.make("qin/Orchestrator-v1", scenario="device_surge")
     assert env.unwrapped.params.scenario == "device_surge"
     env.reset(seed=0)
     env.step(env.action_space.sample())

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from qin_env.version import ENV_VERSION
+
 ENTRIES_DIR = Path(__file__).resolve().parent
 MANIFEST = ENTRIES_DIR / "manifest.json"
 BUDGETS: dict[str, dict[str, int]] = {
@@ -103,6 +105,7 @@ def make_entry(agent: str, scenario: str, root: Path = ENTRIES_DIR) -> dict[str,
         "train_seconds": round(float(summary["train_seconds"]), 1),
         "wall_seconds": round(time.perf_counter() - start, 1),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "env_version": ENV_VERSION,
     }
 
 

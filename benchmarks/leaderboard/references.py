@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from qin_env.version import ENV_VERSION, version_mismatch
+
 REFERENCES_FORMAT = "qin-leaderboard-references/1"
 BASELINE_AGENT = "random"
 REFERENCE_AGENT = "heuristic"
@@ -67,6 +69,8 @@ def for_scenario(references: Mapping[str, Any], scenario: str, scenario_hash: st
     fix = regenerate_command(scenario, overrides, path)
     if entry is None:
         raise StaleReferences(f"no reference scores for scenario {scenario!r} in {path}; make them with: {fix}")
+    if problem := version_mismatch(f"the reference scores for {scenario!r} in {path}", entry.get("env_version", 0)):
+        raise StaleReferences(f"{problem}. Remake them with: {fix}")
     if entry["config_hash"] != scenario_hash:
         raise StaleReferences(
             f"reference scores for {scenario!r} in {path} are stale: made for scenario config hash "
@@ -107,7 +111,7 @@ def build_entry(scenario_hash: str, overrides: Mapping[str, Any], seeds: Sequenc
                 per_seed: Mapping[str, Mapping[int, float]], provenance: Mapping[str, Any]) -> dict[str, Any]:
     """One scenario's reference record from the per-seed mean returns of random and the heuristic."""
     entry: dict[str, Any] = {"config_hash": scenario_hash, "overrides": dict(overrides), "seeds": list(seeds),
-                             "episodes": episodes, **provenance}
+                             "episodes": episodes, "env_version": ENV_VERSION, **provenance}
     for agent in (BASELINE_AGENT, REFERENCE_AGENT):
         values = [per_seed[agent][s] for s in seeds]
         entry[agent] = {"mean_return": sum(values) / len(values),

@@ -20,7 +20,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from qin_env.agents.checkpoint import FINAL_CHECKPOINT, load_metadata
+from qin_env.agents.checkpoint import FINAL_CHECKPOINT, EnvVersionError, load_metadata
 
 ENTRIES_DIR = Path(__file__).resolve().parent.parent / "entries"
 TRAINED_AGENTS = ("vqc-ppo", "mlp-ppo", "sb3-ppo")
@@ -124,6 +124,8 @@ def _fits(path: Path, scenario: str, scenario_hash: str) -> Placement:
     """
     try:
         metadata = checkpoint_metadata(path)
+    except EnvVersionError as err:
+        return Placement(not_entered=str(err))
     except ValueError:
         return Placement(checkpoint=str(path))
     trained_on = Path(str(metadata.get("scenario", ""))).stem

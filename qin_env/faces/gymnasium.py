@@ -9,8 +9,8 @@ by every instance.
 
 | Id                    | Class             | Agent controlled                 |
 |-----------------------|-------------------|----------------------------------|
-| `qin/Orchestrator-v0` | `OrchestratorEnv` | `"orchestrator"`                 |
-| `qin/Aggregator-v0`   | `AggregatorEnv`   | `"aggregator_{aggregator_index}"`|
+| `qin/Orchestrator-v1` | `OrchestratorEnv` | `"orchestrator"`                 |
+| `qin/Aggregator-v1`   | `AggregatorEnv`   | `"aggregator_{aggregator_index}"`|
 
 OrchestratorEnv
     Action: `MultiDiscrete` of length 2 A (A = `topology.n_aggregators`); for each aggregator `i`,
@@ -18,7 +18,7 @@ OrchestratorEnv
     the round) and `2 i + 1` the index into `actions.model_qubits` (qubits of the variational model).
     Observation: `Box(0, 1, (10 A + 2,), float32)`; for each aggregator in turn the ten fields of
     `core.ORCHESTRATOR_FIELDS` (quality, local_quality, latency, delivered, buffer_fill, key_fill,
-    pair_fill, pair_fidelity, qber_estimate, alarm), then the elapsed share of the episode and the
+    pair_fill, fidelity_estimate, qber_estimate, alarm), then the elapsed share of the episode and the
     mean model quality.
 
 AggregatorEnv
@@ -56,6 +56,8 @@ Same seed, same arguments ⇒ the same trajectory: the JAX key of an episode is 
 `self.np_random` in `reset`.
 
 Version history
+    v1: environment version 1, the physics of the step and the return redefined (see the
+        PettingZoo face's version history); version-0 checkpoints are refused.
     v0: first release.
 """
 
@@ -101,10 +103,10 @@ def _team_step(
     """
     key, key_policy, key_step = jax.random.split(key, 3)
     actions = {**others(key_policy, obs, params), agent: action}
-    obs, state, rewards, terms, truncs, infos = core.step(key_step, state, actions, params)
+    obs, state, rewards, terminations, truncations, infos = core.step(key_step, state, actions, params)
     info = infos[agent]
-    host = (obs[agent], rewards[agent], terms["__all__"], truncs["__all__"], info["kpi"], info["reward_terms"],
-            info["action_mask"])
+    host = (obs[agent], rewards[agent], terminations["__all__"], truncations["__all__"], info["kpi"],
+            info["reward_terms"], info["action_mask"])
     return key, state, obs, _host.pack(host)
 
 
@@ -171,9 +173,9 @@ class _SingleAgentView(gymnasium.Env):
             raise RuntimeError(f"{type(self).__name__}: call reset() before step()")
         act = self._check_action(action)
         self._key, self._state, self._obs, host = self._step_fn(self._key, self._state, self._obs, act, self.params)
-        obs, reward, terminated, truncated, kpi, terms, mask = host.unpack()
+        obs, reward, terminated, truncated, kpi, reward_terms, mask = host.unpack()
         self._kpi = {k: float(v) for k, v in kpi.items()}
-        info = {"kpi": dict(self._kpi), "reward_terms": {k: float(v) for k, v in terms.items()},
+        info = {"kpi": dict(self._kpi), "reward_terms": {k: float(v) for k, v in reward_terms.items()},
                 "action_mask": np.asarray(mask, np.int8)}
         if self.render_mode == "human":
             self.render()

@@ -1,4 +1,4 @@
-"""# QIN: quantum intelligence network (`qin_v0`)
+"""# QIN: quantum intelligence network (`qin_v1`)
 
 | Import             | `import qin_env; qin_env.parallel_env("metro_qkd")` (or `qin_env.env(...)` for AEC)  |
 |--------------------|--------------------------------------------------------------------------------------|
@@ -63,8 +63,9 @@ Every entry is normalised into [0, 1].
   `time` and the mean model quality. The fields: `quality` (the orchestrator's model of the
   group), `local_quality` (mean of the group's learners), `latency` (last round over twice
   `reward.slo_s`), `delivered` (last update arrived in time), `buffer_fill`, `key_fill` (secret key
-  over `qkd.key_pool_max_bits`), `pair_fill` (stored pairs over memory capacity), `pair_fidelity`
-  ((F - 1/4) / (3/4) of the Werner fidelity), `qber_estimate` (over 0.5), `alarm` (QBER alarm).
+  over `qkd.key_pool_max_bits`), `pair_fill` (stored pairs over memory capacity),
+  `fidelity_estimate` ((F - 1/4) / (3/4) of the fidelity estimated from a sacrificed sample of
+  fresh pairs; the true fidelity is hidden), `qber_estimate` (over 0.5), `alarm` (QBER alarm).
 * `aggregator_i`: its own link's ten fields, then `model_qubits` (over the qubit budget),
   `episodes` (of the last round, over the largest level), `arrivals` (device bits of the last slot
   over the buffer), `channel` ((log10 transmittance + 6) / 6), `quantum_share` (1 fully quantum
@@ -75,10 +76,10 @@ Every entry is normalised into [0, 1].
 ### Rewards
 
 The orchestrator and the aggregators share one team reward, the sum of the terms reported in
-`infos[agent]["reward_terms"]`: `progress` (gain of mean model quality), `latency` (rounds over
-the SLO), `leak` (plain bits read by Eve), `budget` (qubits over-allocated) and `drop` (device
-traffic throttled or lost), weighted by the `[reward]` table. `eve` earns leaked bits and pays
-for each tap detected by a QBER alarm.
+`infos[agent]["reward_terms"]`: `quality` (mean model quality held this slot above the initial
+quality), `latency` (rounds over the SLO), `leak` (plain bits read by Eve), `budget` (qubits
+over-allocated) and `drop` (device traffic throttled or lost), weighted by the `[reward]` table.
+`eve` earns leaked bits and pays for each tap detected by a QBER alarm.
 
 ### Episodes and infos
 
@@ -92,11 +93,15 @@ agent), `budget_clipped_qubits` (qubits requested over the budgets this slot, al
 | `latency_s`         | s: longest end-to-end time of this slot's learning rounds (0 when none)   |
 | `slo_violation`     | share of this slot's rounds slower than `reward.slo_s`                    |
 | `leaked_bits`       | bits of unencrypted update read by the eavesdropper this slot             |
-| `secret_key_bits`   | secret key bits distilled this slot, all links                            |
+| `secret_key_bits`   | secret key bits distilled this slot from full finite-key blocks, all links |
 | `qber`              | highest estimated QBER over links that ran QKD this slot                  |
 | `eve_detected`      | 1 if a tapped link raised a QBER alarm this slot                          |
 | `epr_pairs`         | entangled pairs heralded end to end this slot, all links                  |
 | `mean_fidelity`     | mean Werner fidelity of stored pairs (0 when none are stored)             |
+| `fidelity_estimate` | mean fidelity estimate the agents see, quantum and hybrid links (0.25: none yet) |
+| `pairs_used`        | pairs consumed by teleported or superdense-coded updates this slot        |
+| `superdense_bits`   | classical bits delivered by superdense coding this slot, all links        |
+| `links_up`          | links with a usable quantum channel this slot                             |
 | `budget_violation`  | qubits over-allocated (clipped) as a share of all qubit budgets           |
 | `model_quality`     | mean quality of the orchestrator's per-aggregator models, in [0, 1]       |
 | `dropped_bits`      | device bits refused by throttling or lost to buffer overflow this slot    |
@@ -127,6 +132,18 @@ core's `State` and `Params`.
 
 ### Version History
 
+* v1: the physics of the step made honest and the return redefined (environment version 1;
+  version-0 checkpoints, leaderboard cells and scenario files are refused). Superdense coding
+  sends its encoded qubit over the lossy channel; repeater rates follow the nested 3/2 formula;
+  heralding pays the Bell measurement's 1/2 and a round-trip cap; fresh pairs decohere within
+  their slot; a satellite passes once per orbit; agents see a sampled fidelity estimate, not the
+  fidelity; QBER tests draw exact binomial tails; key is distilled from finite-key blocks. The
+  reward pays the quality held every slot; delivered value caps quality, payload size carries
+  information, poisoning plants a backdoor that clean rounds repair, surges start and end at
+  random, teleportation's bits queue, a new model width applies from the next slot, classical
+  aggregators run a fixed classical model, random play respects the masks. Observation field
+  `pair_fidelity` is now `fidelity_estimate`; KPIs `superdense_bits`, `pairs_used`, `links_up`,
+  `fidelity_estimate` are new.
 * v0: first release.
 """
 
@@ -258,13 +275,13 @@ def _make_kernels(params: Params) -> _Kernels:
     def advance(key: jax.Array, packed: jax.Array, actions: jax.Array) -> tuple[jax.Array, jax.Array, _host.Packed]:
         key, sub = jax.random.split(key)
         by_agent = {a: actions[s] for a, s in zip(agents, layout.action_slices, strict=True)}
-        obs, state, rewards, terms, truncs, infos = step(sub, unravel(packed), by_agent)
+        obs, state, rewards, terminations, truncations, infos = step(sub, unravel(packed), by_agent)
         first = infos[agents[0]]
         host = _StepHost(
             obs=jnp.concatenate([obs[a] for a in agents]),
             rewards=jnp.stack([rewards[a] for a in agents]),
-            terminations=jnp.stack([terms[a] for a in agents]),
-            truncations=jnp.stack([truncs[a] for a in agents]),
+            terminations=jnp.stack([terminations[a] for a in agents]),
+            truncations=jnp.stack([truncations[a] for a in agents]),
             kpi=jnp.stack([first["kpi"][k] for k in layout.kpi_names]),
             reward_terms=jnp.stack([first["reward_terms"][k] for k in layout.term_names]),
             clipped=jnp.stack([infos[a]["budget_clipped_qubits"] for a in agents]),
@@ -292,7 +309,7 @@ class QINParallelEnv(ParallelEnv):
     """PettingZoo ParallelEnv over the functional JAX core of one scenario."""
 
     metadata: ClassVar[dict[str, Any]] = {
-        "name": "qin_v0", "render_modes": ["human", "rgb_array"], "is_parallelizable": True, "render_fps": 4,
+        "name": "qin_v1", "render_modes": ["human", "rgb_array"], "is_parallelizable": True, "render_fps": 4,
     }
 
     def __init__(

@@ -137,15 +137,40 @@ def finite_key_length(
     """
     n_key, n_test, eta = _key_block(n_sifted, test_fraction, eta, mu, y0, e_detector, f_ec)
     e_mu, share, e1 = _decoy_estimates(eta, mu, y0, e_detector)
+    leak = n_key * jnp.asarray(f_ec, eta.dtype) * binary_entropy(jnp.clip(e_mu, 0.0, 0.5))
+    return finite_key_length_from_counts(n_key * share, n_test * share, e1, leak, eps_sec=eps_sec, eps_cor=eps_cor)
+
+
+def finite_key_length_from_counts(
+    single_key: ArrayLike, single_test: ArrayLike, e1: ArrayLike, ec_bits: ArrayLike, *,
+    eps_sec: ArrayLike = 1e-9, eps_cor: ArrayLike = 1e-15,
+) -> jax.Array:
+    """Secret bits of a block from its single-photon key and test bits, their error rate e1 and the EC leakage.
+
+    The form the step uses, where a block collects slots of different channels: the counts add up.
+    """
+    check_range("single_key", single_key, 0.0, float("inf"))
+    check_range("single_test", single_test, 0.0, float("inf"))
+    check_range("e1", e1, 0.0, 0.5)
     check_range("eps_sec", eps_sec, 0.0, 1.0, low_open=True, high_open=True)
     check_range("eps_cor", eps_cor, 0.0, 1.0, low_open=True, high_open=True)
-    eps_sec, eps_cor = jnp.asarray(eps_sec, eta.dtype), jnp.asarray(eps_cor, eta.dtype)
-    s_key, s_test = n_key * share, n_test * share
+    s_key = as_float(single_key)
+    dt = s_key.dtype
+    s_test, e1, leak = (jnp.asarray(v, dt) for v in (single_test, e1, ec_bits))
+    eps_sec, eps_cor = jnp.asarray(eps_sec, dt), jnp.asarray(eps_cor, dt)
     phase_error = jnp.minimum(e1 + _sampling_deviation(eps_sec, e1, s_key, s_test), 0.5)
-    leak = n_key * jnp.asarray(f_ec, eta.dtype) * binary_entropy(jnp.clip(e_mu, 0.0, 0.5))
     # l = s_1 (1 - h(phi_U)) - lambda_EC - 6 log2(21/eps_sec) - log2(2/eps_cor) (Lim et al., PRA 89, 022307, Eq. 1)
     ell = s_key * (1.0 - binary_entropy(phase_error)) - leak - 6.0 * jnp.log2(21.0 / eps_sec) - jnp.log2(2.0 / eps_cor)
     return jnp.maximum(ell, 0.0)
+
+
+def decoy_single_photon(eta: ArrayLike, mu: ArrayLike, y0: ArrayLike, e_detector: ArrayLike
+                        ) -> tuple[jax.Array, jax.Array]:
+    """(share Q_1/Q_mu of detections from single photons, their error rate e_1): asymptotic decoy estimates."""
+    check_range("eta", eta, 0.0, 1.0)
+    check_range("e_detector", e_detector, 0.0, 0.5)
+    _, share, e1 = _decoy_estimates(as_float(eta), mu, y0, e_detector)
+    return share, e1
 
 
 def bb84_gain(eta_total: ArrayLike, mu: ArrayLike = 0.48, y0: ArrayLike = 1.7e-6) -> jax.Array:

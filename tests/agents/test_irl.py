@@ -41,8 +41,8 @@ from qin_env.agents.vqc import eager_qnode
 from qin_env.policies import heuristic_policy, random_policy
 
 SHORT = {"episode.max_steps": 20}
-WEIGHTS_A = {"reward.w_progress": 20.0, "reward.w_latency": 0.3, "reward.w_leak": 0.5, "reward.w_drop": 0.3}
-WEIGHTS_B = {"reward.w_progress": 3.0, "reward.w_latency": 5.0, "reward.w_leak": 0.0, "reward.w_drop": 2.0}
+WEIGHTS_A = {"reward.w_quality": 2.0, "reward.w_latency": 0.3, "reward.w_leak": 0.5, "reward.w_drop": 0.3}
+WEIGHTS_B = {"reward.w_quality": 0.3, "reward.w_latency": 5.0, "reward.w_leak": 0.0, "reward.w_drop": 2.0}
 TINY_PPO = dict(learners=("orchestrator",), num_envs=4, num_steps=20, total_timesteps=4 * 20 * 2,
                 update_epochs=1, num_minibatches=2)
 
@@ -133,7 +133,7 @@ def test_malformed_demonstrations_are_refused(tmp_path, demos, change, message):
     arrays = {f: np.array(getattr(demos, f)) for f in ("obs", "action", "next_obs", "reward_terms", "kpi",
                                                        "episode", "step")}
     meta = {"kind": "qin-irl-demos", "dataset_version": 1, "scenario": "metro_qkd", "overrides": SHORT, "seed": 0,
-            "expert": "heuristic", "reward_terms": ["progress", "latency", "leak", "budget", "drop"],
+            "expert": "heuristic", "reward_terms": ["quality", "latency", "leak", "budget", "drop"],
             "kpi_names": list(demos.kpi_names)}
     change(arrays, meta)
     path = save_checkpoint(tmp_path / "bad.qinckpt", arrays, meta)
@@ -298,7 +298,7 @@ def test_airl_is_deterministic_and_ranks_expert_transitions_above_random_ones(de
 @pytest.mark.slow  # one AIRL compilation and 10 iterations: about 40 s on 2 cores
 def test_a_tiny_irl_run_recovers_a_known_one_feature_reward():
     # The true reward is latency over a tight SLO alone; the expert that never starts a round is optimal for it.
-    overrides = {"episode.max_steps": 20, "reward.slo_s": 0.1, "reward.w_latency": 1.0, "reward.w_progress": 0.0,
+    overrides = {"episode.max_steps": 20, "reward.slo_s": 0.1, "reward.w_latency": 1.0, "reward.w_quality": 0.0,
                  "reward.w_leak": 0.0, "reward.w_budget": 0.0, "reward.w_drop": 0.0}
 
     def no_rounds(key, obs, params):

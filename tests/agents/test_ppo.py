@@ -30,8 +30,8 @@ LEARNING = PPOConfig(scenario="metro_qkd", overrides=SHORT, num_envs=16, num_ste
                      total_timesteps=16 * 50 * 10, update_epochs=4, num_minibatches=2, lr=1e-3)
 SEEDS = 2
 # Return gain from the first three updates to the last three that counts as learning. Measured on
-# six seeds: LEARNING gains 3.9-5.0, its VQC variant 2.5-4.1, and LEARNING at learning rate 0 within ±0.3.
-LEARNING_MARGIN = 2.0
+# six seeds of environment version 1: LEARNING gains 1.55-2.85, and LEARNING at learning rate 0 within ±0.35.
+LEARNING_MARGIN = 1.0
 # The smallest run that exercises an algorithm end to end: one aggregator, one rollout, one epoch.
 TINY = PPOConfig(scenario="many_to_one_fusion", num_envs=2, num_steps=8, total_timesteps=2 * 8,
                  update_epochs=1, num_minibatches=1)

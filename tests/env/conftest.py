@@ -1,5 +1,6 @@
 """Shared helpers: compiled rollouts of the functional core under fixed actions or policies."""
 
+import functools
 from collections.abc import Callable
 
 import jax
@@ -25,8 +26,19 @@ def constant_actions(params, orchestrator=None, aggregator=None, eve=None):
     return acts
 
 
+@functools.partial(jax.jit, static_argnames=("steps",))
+def _fixed_rollout(params, actions, key, steps: int):
+    records, state = episode(lambda key, obs, params: actions, params, key, steps=steps)
+    return (records["reward"], records["kpi"]), state
+
+
 def rollout(params, key, steps: int, policy: Callable | None = None, actions=None):
-    """`steps` slots of `qin_env.rollout.rollout`: ((orchestrator rewards [T], KPI dict of [T]), last state)."""
-    play = policy if policy is not None else lambda key, obs, params: actions
-    records, state = jax.jit(lambda k: episode(play, params, k, steps=steps))(key)
+    """`steps` slots of `qin_env.rollout.rollout`: ((orchestrator rewards [T], KPI dict of [T]), last state).
+
+    Under fixed actions, params and actions are traced: scenarios that differ only in numbers share
+    one compiled episode.
+    """
+    if policy is None:
+        return _fixed_rollout(params, actions, key, steps)
+    records, state = jax.jit(lambda k: episode(policy, params, k, steps=steps))(key)
     return (records["reward"], records["kpi"]), state

@@ -34,8 +34,8 @@ def test_without_eve_key_flows_and_no_alarm_is_raised():
 def test_longer_fibers_lower_the_key_rate():
     def key_bits(min_km, max_km):
         params = load_params("metro_qkd", {"eve.mode": "none", "topology.link_length_min_km": min_km,
-                                           "topology.link_length_max_km": max_km})
-        (_, kpi), _ = rollout(params, KEY, 10, actions=constant_actions(params, aggregator=QKD_ACTION))
+                                           "topology.link_length_max_km": max_km, "hardware.pulse_rate_hz": 1e7})
+        (_, kpi), _ = rollout(params, KEY, 40, actions=constant_actions(params, aggregator=QKD_ACTION))
         return float(jnp.mean(kpi["secret_key_bits"]))
 
     short, long, longer = key_bits(5.0, 10.0), key_bits(40.0, 60.0), key_bits(90.0, 120.0)
@@ -52,7 +52,7 @@ def test_a_device_surge_raises_latency():
 
 
 def test_a_larger_test_fraction_detects_a_partial_eavesdropper_sooner():
-    params = load_params("metro_qkd", {"eve.mode": "stationary", "eve.intercept_fraction": 0.2,
+    params = load_params("metro_qkd", {"eve.mode": "stationary", "eve.intercept_fraction": 0.3,
                                        "actions.keygen_share": [0.05], "actions.test_fraction": [0.02, 0.3]})
     keys = jax.random.split(KEY, 32)
 
@@ -89,15 +89,21 @@ def test_pairs_stored_longer_deliver_lower_teleportation_fidelity():
 
 def test_qubit_budget_over_allocation_is_clipped_and_reported():
     params = load_params("metro_qkd", {"eve.mode": "none"})
-    # orchestrator asks for 6 computation qubits, aggregators for all 8 memory qubits: budget is 8
+    # orchestrator asks for 6 computation qubits (in use from the next slot), aggregators for all 8
+    # memory qubits: budget is 8, the 2 qubits in use at reset leave 6, then the 6 leave 2
     acts = constant_actions(params, orchestrator={"episodes": 3, "model_qubits": 2},
                             aggregator={"channel": core.PQC, "memory_qubits": 8})
     _, state = core.reset(KEY, params)
-    _obs, state, _, _, _, infos = jax.jit(core.step)(KEY, state, acts, params)
-    assert float(infos["orchestrator"]["kpi"]["budget_violation"]) > 0.0
-    assert float(infos["aggregator_0"]["budget_clipped_qubits"]) > 0.0
+    step = jax.jit(core.step)
     modes = float(params.hw["memory_modes_per_qubit"])
-    assert float(state.pairs[0]) <= (8 - 6) * modes + 1e-3
+    for in_use, next_width in ((2, 6), (6, 6)):
+        assert float(state.model_qubits[0]) == in_use
+        _obs, state, _, _, _, infos = step(KEY, state, acts, params)
+        assert float(state.model_qubits[0]) == next_width
+        assert float(infos["orchestrator"]["kpi"]["budget_violation"]) > 0.0
+        # two quantum links ask in_use qubits too many; the classical one asks 8 memory and 4 width qubits
+        assert float(infos["aggregator_0"]["budget_clipped_qubits"]) == 2 * in_use + 12
+        assert float(state.pairs[0]) <= (8 - in_use) * modes + 1e-3
     mask = np.asarray(infos["aggregator_0"]["action_mask"])
     nvec = core.action_nvec(params, "aggregator_0")
     parts = dict(zip(core.AGGREGATOR_COMPONENTS, np.split(mask, np.cumsum(nvec)[:-1]), strict=True))

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from qin_env import core
-from qin_env.agents.multiagent import action_masks_from_obs
 from qin_env.params import CHANNEL_MODES, load_params
-from qin_env.policies import random_policy
+from qin_env.policies import action_masks_from_obs, random_policy
 
 SCENARIOS = ["metro_qkd", "adversarial_eve", "many_to_one_fusion", "teacher_student"]
 
@@ -54,7 +53,12 @@ def test_masks_forbid_quantum_channels_to_classical_nodes_and_memory_over_the_bu
             assert parts["channel"].tolist() == channels
             assert parts["memory_qubits"].tolist() == memory
             assert all(parts[c].all() for c in core.AGGREGATOR_COMPONENTS if c not in ("channel", "memory_qubits"))
-        assert all(masks[a].all() for a in masks if not a.startswith("aggregator_"))
+        widths_ok = [[level <= budget[i] if not classical[i] else j == 0
+                      for j, level in enumerate(params.model_qubits_levels)] for i in range(params.n_aggregators)]
+        n_ep = len(params.episodes_levels)
+        expected = np.concatenate([np.r_[np.ones(n_ep, bool), w] for w in widths_ok])
+        np.testing.assert_array_equal(masks["orchestrator"], expected)
+        assert all(masks[a].all() for a in masks if a == "eve")
 
 
 @pytest.fixture(scope="module", params=["metro_qkd", "adversarial_eve", "teacher_student"])

@@ -36,7 +36,7 @@ def stack_params(batch):
 
 @pytest.mark.parametrize(("key", "values"), [
     ("hardware.e_detector", [0.0, 0.03, 0.1]),  # a hardware figure: QBER and key rate
-    ("reward.w_progress", [0.0, 20.0, 50.0]),  # a reward weight
+    ("reward.w_quality", [0.0, 2.0, 5.0]),  # a reward weight
 ])
 def test_vmap_over_a_params_field_matches_the_unbatched_step_of_each_value(key, values):
     batch = [load_params(SCENARIO, {key: v}) for v in values]
