@@ -135,7 +135,15 @@ def test_cached_cells_of_another_environment_version_are_not_reused_and_are_coun
     capsys.readouterr()
     with monkeypatch.context() as patch:
         bumped = bump_env_version(patch)
-        assert run(tmp_path, path, "--agents", "random") == 0
+        # references of another version are refused too: these are the same numbers declared for the bump
+        refs = json.loads(path.read_text())
+        for entry in refs["scenarios"].values():
+            entry["env_version"] = bumped
+        bumped_refs = tmp_path / "bumped_references.json"
+        bumped_refs.write_text(json.dumps(refs))
+        assert run(tmp_path, path, "--agents", "random") == 2  # the references name the version they were made under
+        assert "made under environment version" in capsys.readouterr().out
+        assert run(tmp_path, bumped_refs, "--agents", "random") == 0
         assert len(counted) == 4  # the old version's cells are not the new one's
         assert "2 cached of another environment version ignored" in capsys.readouterr().out
         meta = read_results(tmp_path)["metadata"]
