@@ -324,13 +324,15 @@ def test_a_tiny_irl_run_recovers_a_known_one_feature_reward():
     assert after < 0.42 and after < before
 
 
-@pytest.mark.slow  # the whole pipeline at toy budgets: about two minutes of compilation on 2 cores
+@pytest.mark.slow  # the whole pipeline at toy budgets, without the extra negatives and ranked rollouts: about a
+# minute of compilation on 2 cores (the ranking loss and the negatives are tested above)
 def test_qin_irl_writes_its_checkpoints_plot_and_json_keys(tmp_path):
     from qin_env.bench.irl import main
 
     out, path = tmp_path / "irl", tmp_path / "irl.json"
     argv = ["--scenario", "metro_qkd", "--demos", "2", "--quick", "--expert-steps", "0", "--irl-steps", "2048",
-            "--policy-steps", "2048", "--set", "episode.max_steps=16", "--out", str(out), "--json", str(path)]
+            "--policy-steps", "2048", "--negatives", "none", "--reward-loss", "airl", "--set", "episode.max_steps=16",
+            "--out", str(out), "--json", str(path)]
     assert main(argv) == 0
     result = json.loads(path.read_text())
     for key in ("normalized_return", "epic_distance", "reward_pearson", "expert_return", "random_return",

@@ -111,15 +111,6 @@ def test_scan_rollout_under_vmap_trains_thousands_of_copies(params):
     assert bool(jnp.all(jnp.isfinite(out)))
 
 
-def test_heuristic_beats_random_on_metro_qkd(params):
-    keys = jax.random.split(jax.random.PRNGKey(1), 8)
-
-    def ret(policy):
-        return jax.vmap(lambda k: rollout(params, k, params.max_steps, policy=policy)[0][0].sum())(keys)
-
-    assert float(jnp.mean(ret(heuristic_policy))) > float(jnp.mean(ret(random_policy))) + 5.0
-
-
 def test_named_action_places_levels_by_component_name_and_refuses_unknown_ones():
     params = load_params("metro_qkd")
     action = core.named_action(params, "aggregator_0", channel=core.QKD, memory_qubits=2)

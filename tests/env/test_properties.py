@@ -49,7 +49,7 @@ def _slot(transition):
 _run_jit = jax.jit(lambda params, key: rollout(random_policy, params, key, _slot))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(overrides=OVERRIDES, seed=st.integers(0, 2**31 - 1),
        mode=st.sampled_from(["none", "stationary", "bursty", "targeted"]))
 def test_every_parameter_over_its_whole_range_keeps_every_leaf_finite_and_obs_in_the_box(overrides, seed, mode):
