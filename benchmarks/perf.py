@@ -7,6 +7,7 @@ repeats after a warm-up call, with compile time recorded apart.
 | key | measured | reference | target |
 | --- | --- | --- | --- |
 | env_batched_ratio | metro_qkd core, jit(vmap(step)), batch 8,192 | mpe2 simple_spread_v3, random actions | >= 200 |
+| env_federated_ratio | metro_fl core (federated model), jit(vmap(step)), batch 8,192 | same | >= 25 |
 | env_face_ratio | PettingZoo face of metro_qkd, single env (repeats alternate with the reference's) | same | >= 1 |
 | circuit_ratio | policy QNode (4 qubits, 3 layers) on qin.fused, jit(vmap), batch 1,024 | eager QNode | >= 1,000 |
 | circuit_limit_ratio | the same compiled QNode | the hand-fused statevector of agents/vqc.py | >= 0.7 |
@@ -35,6 +36,7 @@ from qin_env.bench.timing import machine_info, versions
 REPEATS = 5
 TARGETS: dict[str, tuple[str, float]] = {
     "env_batched_ratio": (">=", 200.0),
+    "env_federated_ratio": (">=", 25.0),
     "env_face_ratio": (">=", 1.0),
     "circuit_ratio": (">=", 1000.0),
     "circuit_limit_ratio": (">=", 0.7),
@@ -44,6 +46,8 @@ TARGETS: dict[str, tuple[str, float]] = {
 }
 WHAT = {
     "env_batched_ratio": "metro_qkd core jit(vmap(step)), batch 8,192 / mpe2 simple_spread_v3",
+    "env_federated_ratio": "metro_fl core (federated learning model) jit(vmap(step)), batch 8,192 / mpe2 "
+                           "simple_spread_v3",
     "env_face_ratio": "PettingZoo face of metro_qkd, single env / mpe2 simple_spread_v3",
     "circuit_ratio": "PennyLane policy QNode on qin.fused under jit(vmap), batch 1,024 / eager QNode (default.qubit)",
     "circuit_limit_ratio": "the same compiled QNode / hand-fused JAX statevector",
@@ -67,6 +71,7 @@ def _plan(quick: bool) -> list[tuple[str, Callable[[], Any]]]:
     return [
         ("env_face_and_reference", lambda: env_throughput.face_and_reference_interleaved("metro_qkd", steps, REPEATS)),
         ("env_batched", lambda: env_throughput.batched_steps_per_s("metro_qkd", 8192, iters, REPEATS)),
+        ("env_federated", lambda: env_throughput.batched_steps_per_s("metro_fl", 8192, iters, REPEATS)),
         ("scaling", lambda: env_throughput.scaling(256 if quick else 1024, max(3, iters // 2), REPEATS,
                                                    SCALE_QUICK if quick else SCALE_FULL)),
         ("circuit_eager", lambda: circuit_speed.eager_evals_per_s(calls, REPEATS)),
@@ -80,12 +85,13 @@ def _plan(quick: bool) -> list[tuple[str, Callable[[], Any]]]:
 
 
 def _ratios(raw: dict[str, Any]) -> dict[str, float]:
-    """The seven figures of the issue from the raw measurements of one run."""
+    """The figures of the issues from the raw measurements of one run."""
     env_ref = raw["env_reference"]["steps_per_s"]
     sb3 = raw["train_sb3"]["steps_per_s"]
     pennylane = raw["circuit_qnode"]["evals_per_s"]
     return {
         "env_batched_ratio": raw["env_batched"]["steps_per_s"] / env_ref,
+        "env_federated_ratio": raw["env_federated"]["steps_per_s"] / env_ref,
         "env_face_ratio": raw["env_face"]["steps_per_s"] / env_ref,
         "circuit_ratio": pennylane / raw["circuit_eager"]["evals_per_s"],
         "circuit_limit_ratio": pennylane / raw["circuit_fused"]["evals_per_s"],
@@ -131,6 +137,8 @@ def markdown(result: dict[str, Any]) -> str:
     detail = {
         "env_batched_ratio": f"{raw['env_batched']['steps_per_s']:,.0f} vs {raw['env_reference']['steps_per_s']:,.0f}"
                              " steps/s",
+        "env_federated_ratio": f"{raw['env_federated']['steps_per_s']:,.0f} vs "
+                               f"{raw['env_reference']['steps_per_s']:,.0f} steps/s",
         "env_face_ratio": f"{raw['env_face']['steps_per_s']:,.0f} vs {raw['env_reference']['steps_per_s']:,.0f}"
                           " steps/s",
         "circuit_ratio": f"{raw['circuit_qnode']['evals_per_s']:,.0f} vs {raw['circuit_eager']['evals_per_s']:,.0f}"

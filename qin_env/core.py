@@ -11,12 +11,12 @@ core (the faces check them and raise). Randomness comes only from `key`.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from qin_env import learning
+from qin_env import federated, learning
 from qin_env import stages as sg
 from qin_env.params import CHANNEL_MODES, Params
 from qin_env.stages import EVE_INTERCEPT_LEVELS, PLAIN, PQC, QKD, REWARD_TERMS, SUPERDENSE, TELEPORT, KeyBlock
@@ -43,7 +43,8 @@ KPI_UNITS = {
     "superdense_bits": "classical bits delivered by superdense coding this slot, all links",
     "links_up": "links with a usable quantum channel this slot (quantum or hybrid node, satellite in view)",
     "budget_violation": "qubits over-allocated (clipped) as a share of all qubit budgets",
-    "model_quality": "mean quality of the orchestrator's per-aggregator models, in [0, 1]",
+    "model_quality": "surrogate: mean quality of the orchestrator's per-aggregator models, in [0, 1]; federated: the "
+                     "global model's held-out test accuracy",
     "dropped_bits": "device bits refused by throttling or lost to buffer overflow this slot",
     "key_pool_bits": "secret key stored over all links after the slot",
     "stored_pairs": "pairs stored in memories over all links after the slot",
@@ -51,6 +52,10 @@ KPI_UNITS = {
     "delivered_updates": "aggregator updates that reached the orchestrator in time",
     "poisoned_updates": "poisoned updates accepted this slot",
     "throttled_bits": "device bits refused by throttling this slot",
+    "update_bits": "bits of update payload sent this slot, all links (classical wire bits and teleportation's "
+                   "two bits per qubit)",
+    "extraction_agreement": "share of probe inputs on which Eve's copy of the global model and the global model "
+                            "agree (federated model; 0 under the surrogate, which has no model to copy)",
 }
 
 
@@ -85,6 +90,10 @@ class State:
     arrivals_bits: jax.Array  # [A] device bits arriving last slot
     eta_direct: jax.Array  # [A] channel transmittance last slot
     surge: jax.Array  # [A] device surge under the aggregator (hidden)
+    # the federated model's weights (qin_env.federated; D = C = 0 under the surrogate)
+    weights: jax.Array  # [A, D, C] each group's model
+    global_weights: jax.Array  # [D, C] the orchestrator's global model
+    eve_weights: jax.Array  # [D, C] Eve's copy of it, fitted from the plaintext updates she read (hidden)
 
 
 # ---------------------------------------------------------------- agents and spaces
@@ -178,8 +187,19 @@ def reset(key: jax.Array, params: Params) -> tuple[dict[str, jax.Array], State]:
         arrivals_bits=zeros,
         eta_direct=params.eta_fiber ** params.repeater_segments,
         surge=jnp.zeros(a, bool),
+        weights=jnp.zeros((a, *_weight_shape(params)), jnp.float32),
+        global_weights=jnp.zeros(_weight_shape(params), jnp.float32),
+        eve_weights=jnp.zeros(_weight_shape(params), jnp.float32),
     )
+    if params.learning_model == "federated":  # the untrained model: its accuracy is that of all-zero scores
+        initial = federated.accuracy(state.global_weights, params.fl)
+        state = dataclasses.replace(state, quality=jnp.full(a, initial), pu_quality=jnp.full(p, initial))
     return observations(state, params), state
+
+
+def _weight_shape(params: Params) -> tuple[int, int]:
+    """(features with bias, classes) of a federated model; (0, 0) under the surrogate."""
+    return (federated.MAX_FEATURES + 1, federated.N_CLASSES) if params.learning_model == "federated" else (0, 0)
 
 
 # ---------------------------------------------------------------- observations
@@ -339,6 +359,7 @@ def _channel_time(state: State, act: dict[str, jax.Array], channel: sg.Channel, 
 
 def _step(key: jax.Array, state: State, actions: dict[str, jax.Array], params: Params):
     k_eve, k_qkd, k_pairs, k_traffic, k_poison = jax.random.split(key, 5)
+    k_fed = jax.random.fold_in(k_poison, 1)  # a new stream: the surrogate's draws stay as they were
     act = _decode(actions, params)
     channel = sg.eavesdropper_and_channel(k_eve, state, act, params)
     budget = sg.qubit_budget(state, act, params)
@@ -349,9 +370,19 @@ def _step(key: jax.Array, state: State, actions: dict[str, jax.Array], params: P
     payload = sg.payload_slot(act, channel, qkd, ent, params)
     transport = sg.transport_slot(state, channel, budget, qkd, traffic, payload, superdense_s, params)
     delivery = sg.delivery_slot(k_poison, channel, ent, payload, transport, params)
-    learners = learning.surrogate_update(state.pu_quality, state.quality, state.backdoor, payload.episodes,
-                                         budget.width, traffic.admitted_pu, delivery.value, delivery.poisoned, params)
-    reward_terms = sg.reward_terms(learners.quality, budget, traffic, payload, transport, delivery, params)
+    if params.learning_model == "federated":
+        fed = federated.federated_update(k_fed, state, act, budget, traffic, ent, payload, delivery, params)
+        learners = learning.Learners(fed.test_accuracy[params.pu_parent], fed.test_accuracy, state.backdoor)
+        model = Model(fed.weights, fed.global_weights, fed.eve_weights, fed.model_quality, fed.extraction_agreement)
+        held = jnp.full(params.n_aggregators, fed.model_quality)  # the return pays the global model's accuracy
+    else:
+        learners = learning.surrogate_update(state.pu_quality, state.quality, state.backdoor, payload.episodes,
+                                             budget.width, traffic.admitted_pu, delivery.value, delivery.poisoned,
+                                             params)
+        model = Model(state.weights, state.global_weights, state.eve_weights, jnp.mean(learners.quality),
+                      jnp.float32(0.0))
+        held = learners.quality
+    reward_terms = sg.reward_terms(held, budget, traffic, payload, transport, delivery, params)
 
     pairs_left = jnp.maximum(ent.pool - payload.pairs_used, 0.0)
     next_state = State(
@@ -376,13 +407,26 @@ def _step(key: jax.Array, state: State, actions: dict[str, jax.Array], params: P
         arrivals_bits=traffic.arrivals,
         eta_direct=channel.link.eta_direct,
         surge=traffic.surge,
+        weights=model.weights,
+        global_weights=model.global_weights,
+        eve_weights=model.eve_weights,
     )
-    return _outputs(next_state, channel, budget, qkd, ent, traffic, payload, transport, delivery, reward_terms,
-                    params)
+    return _outputs(next_state, channel, budget, qkd, ent, traffic, payload, transport, delivery, model,
+                    reward_terms, params)
+
+
+class Model(NamedTuple):
+    """The learning model's weights and figures after the slot (the surrogate's: its proxy quality, no weights)."""
+
+    weights: jax.Array
+    global_weights: jax.Array
+    eve_weights: jax.Array
+    model_quality: jax.Array
+    extraction_agreement: jax.Array
 
 
 def _kpis(next_state: State, channel: sg.Channel, budget: sg.Budget, qkd: sg.Qkd, ent: sg.Entanglement,
-          traffic: sg.Traffic, payload: sg.Payload, transport: sg.Transport, delivery: sg.Delivery,
+          traffic: sg.Traffic, payload: sg.Payload, transport: sg.Transport, delivery: sg.Delivery, model: Model,
           params: Params) -> dict[str, jax.Array]:
     """The slot's KPIs (`KPI_UNITS` says what each is)."""
     active = payload.episodes > 0
@@ -405,7 +449,7 @@ def _kpis(next_state: State, channel: sg.Channel, budget: sg.Budget, qkd: sg.Qkd
         "superdense_bits": jnp.sum(payload.superdense_bits),
         "links_up": jnp.sum(channel.up),
         "budget_violation": budget.violation,
-        "model_quality": jnp.mean(next_state.quality),
+        "model_quality": model.model_quality,
         "dropped_bits": transport.dropped_bits,
         "key_pool_bits": jnp.sum(next_state.key_bits),
         "stored_pairs": stored,
@@ -413,15 +457,17 @@ def _kpis(next_state: State, channel: sg.Channel, budget: sg.Budget, qkd: sg.Qkd
         "delivered_updates": jnp.sum(next_state.delivered),
         "poisoned_updates": jnp.sum(delivery.poisoned),
         "throttled_bits": traffic.throttled_bits,
+        "update_bits": jnp.sum(payload.wire_bits + payload.teleport_bits),
+        "extraction_agreement": model.extraction_agreement,
     }
     return {name: jnp.asarray(value, jnp.float32) for name, value in kpi.items()}
 
 
 def _outputs(next_state: State, channel: sg.Channel, budget: sg.Budget, qkd: sg.Qkd, ent: sg.Entanglement,
-             traffic: sg.Traffic, payload: sg.Payload, transport: sg.Transport, delivery: sg.Delivery,
+             traffic: sg.Traffic, payload: sg.Payload, transport: sg.Transport, delivery: sg.Delivery, model: Model,
              reward_terms: dict[str, jax.Array], params: Params):
     """The step's return: observations, rewards, terminations, truncations and infos."""
-    kpi = _kpis(next_state, channel, budget, qkd, ent, traffic, payload, transport, delivery, params)
+    kpi = _kpis(next_state, channel, budget, qkd, ent, traffic, payload, transport, delivery, model, params)
     reward_terms = {name: jnp.asarray(value, jnp.float32) for name, value in reward_terms.items()}
     team_reward = sum(reward_terms.values())
     names = agent_names(params)
@@ -440,4 +486,7 @@ def _outputs(next_state: State, channel: sg.Channel, budget: sg.Budget, qkd: sg.
             "budget_clipped_qubits": jnp.sum(budget.over_qubits)}
         for n in names
     }
+    if params.learning_model == "federated":
+        for n in names:
+            infos[n]["test_accuracy"] = next_state.quality  # [A] held-out accuracy of each group's model
     return observations(next_state, params), next_state, rewards, terminations, truncations, infos

@@ -205,6 +205,7 @@ class Params:
     throttle_levels: tuple[float, ...] = static_field()
     memory_levels: int = static_field()
     distill_teacher: int = static_field()
+    learning_model: str = static_field()
     # per-aggregator arrays [A]
     link_length_km: jax.Array
     eta_fiber: jax.Array
@@ -226,6 +227,8 @@ class Params:
     reward: dict[str, jax.Array]
     dt_s: jax.Array
     pu_link_length_km: jax.Array
+    # the federated model's data and closed-form training terms (qin_env.federated.build); empty for the surrogate
+    fl: dict[str, jax.Array]
 
 
 def _scalars(config: Mapping[str, Any], table: str, exclude: tuple[str, ...] = ()) -> dict[str, jax.Array]:
@@ -260,6 +263,12 @@ def params_from_config(config: Mapping[str, Any]) -> Params:
     culmination = 0.5 * config["episode.dt_s"] * config["episode.max_steps"] + order * period / max(1, satellite.sum())
     eta_fiber = 10.0 ** (-config["hardware.alpha_db_per_km"] * lengths / repeaters / 10.0)
     f32 = jnp.float32
+    width_levels = tuple(config["actions.model_qubits"])
+    fl = {}
+    if config["learning.model"] == "federated":
+        from qin_env import federated  # imports the stages, which need this module
+
+        fl = federated.build(config, n_pus, width_levels)
     return Params(
         scenario=config["scenario.name"],
         n_aggregators=n_agg,
@@ -267,7 +276,7 @@ def params_from_config(config: Mapping[str, Any]) -> Params:
         max_steps=config["episode.max_steps"],
         eve_mode=config["eve.mode"],
         episodes_levels=tuple(config["actions.episodes"]),
-        model_qubits_levels=tuple(config["actions.model_qubits"]),
+        model_qubits_levels=width_levels,
         payload_bits_levels=tuple(config["actions.payload_bits"]),
         payload_qubits_levels=tuple(config["actions.payload_qubits"]),
         keygen_levels=tuple(config["actions.keygen_share"]),
@@ -275,6 +284,7 @@ def params_from_config(config: Mapping[str, Any]) -> Params:
         throttle_levels=tuple(config["actions.throttle"]),
         memory_levels=config["hardware.qubit_budget"] + 1,
         distill_teacher=config["learning.distill_teacher"],
+        learning_model=config["learning.model"],
         link_length_km=jnp.asarray(lengths, f32),
         eta_fiber=jnp.asarray(eta_fiber, f32),
         repeater_segments=jnp.asarray(repeaters, f32),
@@ -293,6 +303,7 @@ def params_from_config(config: Mapping[str, Any]) -> Params:
         reward=_scalars(config, "reward"),
         dt_s=jnp.asarray(config["episode.dt_s"], f32),
         pu_link_length_km=jnp.asarray(config["topology.pu_link_length_km"], f32),
+        fl=fl,
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 INF = math.inf
 EVE_MODES = ("none", "stationary", "bursty", "targeted", "agent")
-LEARNING_MODELS = ("surrogate",)  # "federated" is planned; the loader names what exists
+LEARNING_MODELS = ("surrogate", "federated")  # qin_env.learning; qin_env.federated
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,21 @@ SCHEMA: dict[str, Field] = {
     "learning.payload_scale_bits": F(8.0e3, "float", 1.0, 1e12, "bits of an update carrying 63 % of its information"),
     "learning.payload_scale_qubits": F(200.0, "float", 1.0, 1e12, "quantum update size carrying 63 % of it"),
     "learning.distill_teacher": F(-1, "int", -1, 255, "aggregator whose model the others distil from (-1: none)"),
+    # the federated model (qin_env.federated); the surrogate ignores these
+    "learning.dirichlet_alpha": F(0.5, "float", 1e-3, 1e3, "Dirichlet concentration of the label split over units "
+                                  "(small: non-IID)"),
+    "learning.data_seed": F(0, "int", 0, 2**31 - 1, "seed of the train/test split and the shards"),
+    "learning.ridge": F(1e-2, "float", 1e-6, 1e3, "ridge penalty of each unit's least-squares loss"),
+    "learning.local_lr": F(0.1, "float", 1e-3, 1.0, "local gradient step, in units of 1/lambda_max of the shard's "
+                           "Hessian"),
+    "learning.local_steps": F(1, "int", 1, 10_000, "local gradient steps per training episode"),
+    "learning.features_per_qubit": F(4, "int", 1, 32, "features a model sees per computation qubit (at most 32)"),
+    "learning.bits_per_entry": F(48.0, "float", 1.0, 1e6, "bits one kept entry of a top-k update costs "
+                                 "(value and index)"),
+    "learning.poison_scale": F(3.0, "float", 0.0, 1e3, "a poisoned update is the true one sign-flipped and scaled "
+                               "by this"),
+    "learning.max_update_norm": F(10.0, "float", 1e-3, 1e6, "the orchestrator scales an arrived update longer "
+                                  "than this (L2 norm of its weights) down to it"),
     "learning.distill_efficiency": F(0.9, "float", 0.0, 1.0, "share of the teacher's quality a student can reach"),
     # [actions]
     "actions.episodes": F([0, 1, 2, 4, 8], "int_list", 0, 10_000, "training episodes per round", min_len=2),

@@ -7,9 +7,9 @@ temporary folder of this session (`QIN_TEST_JAX_CACHE` names another one to keep
 shared by the pytest-xdist workers, so no run sees another's programs unless asked to.
 
 Every compiled program stays mapped in the process until JAX's caches drop it: a whole suite in
-one process grew to 9.5 GB and past the kernel's 65,530 memory maps, where XLA segfaults. So the
-in-memory caches are cleared after each test module; a later module's compile of the same program
-is a load from the persistent cache.
+one process grew to 9.5 GB and segfaulted inside XLA near its end (the kernel's limit of 65,530
+memory maps is the likely wall). So the in-memory caches are cleared after each test module; a
+later module's compile of the same program is a load from the persistent cache.
 
 The tests check behaviour, not speed (that is `qin perf`'s), and most of their time is LLVM
 optimising programs that then run for milliseconds: they compile at XLA's backend optimisation

@@ -103,7 +103,7 @@ agent), `budget_clipped_qubits` (qubits requested over the budgets this slot, al
 | `superdense_bits`   | classical bits delivered by superdense coding this slot, all links        |
 | `links_up`          | links with a usable quantum channel this slot                             |
 | `budget_violation`  | qubits over-allocated (clipped) as a share of all qubit budgets           |
-| `model_quality`     | mean quality of the orchestrator's per-aggregator models, in [0, 1]       |
+| `model_quality`     | surrogate: mean quality of the per-aggregator models; federated: global test accuracy |
 | `dropped_bits`      | device bits refused by throttling or lost to buffer overflow this slot    |
 | `key_pool_bits`     | secret key stored over all links after the slot                           |
 | `stored_pairs`      | pairs stored in memories over all links after the slot                    |
@@ -111,6 +111,8 @@ agent), `budget_clipped_qubits` (qubits requested over the budgets this slot, al
 | `delivered_updates` | aggregator updates that reached the orchestrator in time                  |
 | `poisoned_updates`  | poisoned updates accepted this slot                                       |
 | `throttled_bits`    | device bits refused by throttling this slot                               |
+| `update_bits`       | bits of update payload sent this slot, all links                          |
+| `extraction_agreement` | share of probe inputs where Eve's copy and the global model agree (federated; else 0) |
 
 ### Arguments
 

@@ -14,8 +14,9 @@ from qin_env.schema import SCHEMA
 
 # Every numeric field whose value is a leaf of `Params` (not a shape) is drawn over its whole
 # allowed range, both edges included; shapes stay fixed (3 aggregators: a hybrid fiber link, a LEO
-# satellite link and a 4-segment repeater link; 3 units; 30 steps), so one compilation serves
-# every example.
+# satellite link and a 4-segment repeater link; 3 units; 30 steps), so one compilation per learning
+# model serves every example. The federated model's fields shape its data (shards, closed-form
+# training terms) when the params are built, so they are drawn for it too.
 SHAPE_FIELDS = {"topology.n_aggregators", "topology.pus_per_aggregator", "topology.repeater_segments",
                 "hardware.qubit_budget", "episode.max_steps", "scenario.version", "learning.distill_teacher"}
 NUMERIC = {key: field for key, field in SCHEMA.items()
@@ -49,11 +50,12 @@ def _slot(transition):
 _run_jit = jax.jit(lambda params, key: rollout(random_policy, params, key, _slot))
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(overrides=OVERRIDES, seed=st.integers(0, 2**31 - 1),
-       mode=st.sampled_from(["none", "stationary", "bursty", "targeted"]))
-def test_every_parameter_over_its_whole_range_keeps_every_leaf_finite_and_obs_in_the_box(overrides, seed, mode):
-    overrides = {**overrides, **TOPOLOGY, "eve.mode": mode}
+       mode=st.sampled_from(["none", "stationary", "bursty", "targeted"]),
+       model=st.sampled_from(["surrogate", "federated"]))
+def test_every_parameter_over_its_whole_range_keeps_every_leaf_finite_and_obs_in_the_box(overrides, seed, mode, model):
+    overrides = {**overrides, **TOPOLOGY, "eve.mode": mode, "learning.model": model}
     for low, high in ORDERED:
         overrides[low], overrides[high] = sorted((overrides[low], overrides[high]))
     params = load_params("metro_qkd", overrides)
