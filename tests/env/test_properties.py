@@ -50,7 +50,7 @@ def _slot(transition):
 _run_jit = jax.jit(lambda params, key: rollout(random_policy, params, key, _slot))
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(overrides=OVERRIDES, seed=st.integers(0, 2**31 - 1),
        mode=st.sampled_from(["none", "stationary", "bursty", "targeted"]),
        model=st.sampled_from(["surrogate", "federated"]))
