@@ -109,11 +109,6 @@ def build(config: Mapping[str, Any], n_pus: int, width_levels: tuple[int, ...]) 
     }
 
 
-def n_parameters() -> int:
-    """Weights of one model (features with bias, times classes): the size of an uncompressed update."""
-    return (MAX_FEATURES + 1) * N_CLASSES
-
-
 def local_train(w0: jax.Array, steps: jax.Array, level: jax.Array, fl: Mapping[str, jax.Array]) -> jax.Array:
     """Weights [P, D, C] after `steps` [P] gradient steps from `w0` [P, D, C] on each unit's shard.
 
