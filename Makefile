@@ -6,17 +6,18 @@ STAMP := $(VENV)/.installed
 # pytest-xdist workers of `make test` (a test file stays on one worker, sharing its module fixtures)
 TEST_WORKERS ?= 2
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install lock clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-# torch first, pinned to the CPU build on this machine's disk, so stable-baselines3
-# never pulls a multi-GB CUDA build.
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev,ray]"
+# The exact set verified together (constraints.txt) within pyproject's ranges. torch first, the CPU
+# build on this machine's disk, so stable-baselines3 never pulls a multi-GB CUDA build.
+LOCK := constraints.txt
+$(STAMP): pyproject.toml $(LOCK) | $(PY)
+	$(PY) -m pip install --quiet -c $(LOCK) torch==2.13.0
+	$(PY) -m pip install --quiet -c $(LOCK) -e ".[dev,ray]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -27,6 +28,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
+# After a verified upgrade inside pyproject's ranges: record the installed set as the new lock.
+lock: $(STAMP)
+	{ head -2 $(LOCK); $(PY) -m pip freeze --exclude-editable; } > $(LOCK).new && mv $(LOCK).new $(LOCK)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import sys
 import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -77,12 +78,26 @@ def command_parser(command: Command, prog: str) -> argparse.ArgumentParser:
     return _prepare(parser, command)
 
 
+# The module a command may import that comes with an extra of pyproject.toml, and that extra.
+EXTRA_OF_MODULE = {"pennylane": "agents", "optax": "agents", "torch": "sb3", "stable_baselines3": "sb3",
+                   "matplotlib": "plots", "ray": "ray"}
+
+
 def run_parsed(parser: argparse.ArgumentParser, command: Command, args: argparse.Namespace) -> int:
-    """Run `command` on parsed `args`; a `UsageError` becomes `parser.error` (exit status 2)."""
+    """Run `command` on parsed `args`; a `UsageError` becomes `parser.error` (exit status 2), a missing
+    extra a one-line message naming it (exit status 1)."""
     try:
         return int(command.run(args) or 0)
     except UsageError as err:
         parser.error(str(err))
+    except ModuleNotFoundError as err:
+        module = (err.name or "").split(".")[0]
+        if module not in EXTRA_OF_MODULE:
+            raise
+        extra = EXTRA_OF_MODULE[module]
+        print(f"{parser.prog}: this needs {module}, which is not installed: pip install 'qin-env[{extra}]'",
+              file=sys.stderr)
+        return 1
 
 
 def main_of(command: Command, argv: Sequence[str] | None, prog: str) -> int:

@@ -2,7 +2,9 @@
 
 Faces over one functional JAX core (`qin_env.core`):
 - PettingZoo: `qin_env.parallel_env(...)` and `qin_env.env(...)` (AEC);
-- Gymnasium: `gymnasium.make("qin/Orchestrator-v1")` and `"qin/Aggregator-v1"`, registered on import;
+- Gymnasium: `gymnasium.make("qin/Orchestrator-v1")` and `"qin/Aggregator-v1"` (the default scenario),
+  `"qin/Orchestrator-SCENARIO-v1"` and `"qin/Aggregator-SCENARIO-v1"`, registered on import;
+- PettingZoo's registry (1.27 and later): `pettingzoo.make("parallel", "qin/SCENARIO-v1")` and `"aec"`;
 - JAX: `qin_env.load_params`, `qin_env.core.reset`, `qin_env.core.step`, and whole episodes under
   `lax.scan` with `qin_env.rollout.rollout` (which also fixes how episodes split their keys).
 """
@@ -40,9 +42,35 @@ def env(
 
 
 def _register() -> None:
-    for env_id, entry in (("qin/Orchestrator-v1", "OrchestratorEnv"), ("qin/Aggregator-v1", "AggregatorEnv")):
-        if env_id not in gymnasium.registry:
-            gymnasium.register(id=env_id, entry_point=f"qin_env.faces.gymnasium:{entry}")
+    """Every scenario under a versioned id: PettingZoo's registry (parallel and AEC) and Gymnasium's (per role).
+
+    `pettingzoo.make("parallel", "qin/metro_qkd-v1")`, `gymnasium.make("qin/Orchestrator-metro_qkd-v1")`;
+    `qin/Orchestrator-v1` and `qin/Aggregator-v1` are the default scenario's. The version is the
+    environment version (`qin_env.version.ENV_VERSION`): a change of dynamics is a new id.
+    """
+    import pettingzoo
+
+    from qin_env.version import ENV_VERSION
+
+    roles = (("Orchestrator", "OrchestratorEnv"), ("Aggregator", "AggregatorEnv"))
+    for role, entry in roles:
+        gym_id = f"qin/{role}-v{ENV_VERSION}"
+        if gym_id not in gymnasium.registry:
+            gymnasium.register(id=gym_id, entry_point=f"qin_env.faces.gymnasium:{entry}")
+    zoo = getattr(pettingzoo, "register", None)  # PettingZoo's registry came with 1.27
+    for scenario in list_scenarios():
+        for role, entry in roles:
+            gym_id = f"qin/{role}-{scenario}-v{ENV_VERSION}"
+            if gym_id not in gymnasium.registry:
+                gymnasium.register(id=gym_id, entry_point=f"qin_env.faces.gymnasium:{entry}",
+                                   kwargs={"scenario": scenario})
+        zoo_id = f"qin/{scenario}-v{ENV_VERSION}"
+        if zoo is not None:
+            for env_type, entry, registry in (("parallel", "parallel_env", pettingzoo.parallel_registry),
+                                              ("aec", "env", pettingzoo.aec_registry)):
+                if zoo_id not in registry:
+                    zoo(env_type, zoo_id, entry_point=f"qin_env.faces.pettingzoo:{entry}",
+                        kwargs={"scenario": scenario})
 
 
 _register()

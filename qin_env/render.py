@@ -29,6 +29,13 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from gymnasium.error import DependencyNotInstalled
+
+try:
+    import matplotlib  # noqa: F401  (the `plots` extra)
+except ModuleNotFoundError as err:
+    raise DependencyNotInstalled("render() draws with matplotlib, which is not installed: "
+                                 "pip install 'qin-env[plots]'") from err
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable

@@ -298,3 +298,16 @@ def test_documentation_names_every_kpi_and_observation_field():
     names = (*core.KPI_UNITS, *core.AGGREGATOR_FIELDS, *core.EVE_FIELDS, *core.AGGREGATOR_COMPONENTS)
     missing = [name for name in names if f"`{name}`" not in doc]
     assert not missing
+
+
+def test_observations_and_masks_are_writable_arrays_of_the_caller():
+    """torch.as_tensor and replay buffers write in place: no read-only views of a transfer buffer."""
+    env = qin_env.parallel_env("metro_qkd", max_cycles=SHORT)
+    obs, infos = env.reset(seed=0)
+    obs2, _, _, _, infos2 = env.step({a: env.action_space(a).sample() for a in env.agents})
+    for batch in (obs, obs2):
+        assert all(o.flags.writeable for o in batch.values())
+    assert all(i["action_mask_flat"].flags.writeable for i in (*infos.values(), *infos2.values()))
+    state = env.state()
+    obs2["orchestrator"][:] = -1.0
+    np.testing.assert_array_equal(env.state(), state)

@@ -59,8 +59,9 @@ class Packed(NamedTuple):
     layout: _Layout
 
     def unpack(self) -> Any:
-        """The packed tree with numpy leaves, after a single device-to-host copy."""
-        return self.layout.unpack(np.asarray(self.buffer))
+        """The packed tree with numpy leaves, after a single device-to-host copy into a writable array of
+        the caller's (observations handed on to torch or a replay buffer may be written in place)."""
+        return self.layout.unpack(np.array(self.buffer))
 
 
 def pack(tree: Any) -> Packed:

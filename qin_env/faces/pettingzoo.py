@@ -51,8 +51,10 @@ Every action is a MultiDiscrete vector of indices into the scenario's `[actions]
   intercept fraction of 0.25, 0.5 or 1.0.
 
 `infos[agent]["action_mask"]` marks the allowed values, as a tuple with one `np.int8` array per
-component (the form `action_space(agent).sample(mask)` takes); `"action_mask_flat"` is the same
-mask concatenated into one vector. Masked values are legal but wasted: a classical aggregator's
+component: the form `action_space(agent).sample(mask)` takes, which PettingZoo's own `api_test`
+and `parallel_api_test` call on it for a MultiDiscrete space. `"action_mask_flat"` is the same
+mask concatenated into one writable vector (the Gymnasium face's, TorchRL's and MaskablePPO's form).
+Masked values are legal but wasted: a classical aggregator's
 quantum channel fails its round, and memory over the budget is clipped.
 
 ### Observation space
@@ -153,6 +155,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
 import gymnasium
@@ -167,6 +170,7 @@ from pettingzoo.utils.conversions import parallel_to_aec
 from qin_env import core
 from qin_env.faces import _host
 from qin_env.params import DEFAULT_SCENARIO, Params, config_hash, load_config, params_from_config
+from qin_env.version import ENV_VERSION
 
 _KERNEL_CACHE_SIZE = 32  # configurations whose compiled kernels stay cached
 _MASK_CACHE_SIZE = 4096  # width vectors whose action masks stay cached per configuration
@@ -322,6 +326,7 @@ class QINParallelEnv(ParallelEnv):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r}; allowed: None, {', '.join(self.metadata['render_modes'])}")
         self.scenario = scenario
+        self.metadata = {**type(self).metadata, "name": f"qin_{Path(scenario).stem}_v{ENV_VERSION}"}  # env_v1 naming
         self.overrides = dict(overrides or {})
         if max_cycles is not None:
             self.overrides["episode.max_steps"] = max_cycles

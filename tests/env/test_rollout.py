@@ -1,4 +1,11 @@
-"""`qin_env.rollout`: the one episode loop is a plain loop of reset and step on the documented keys."""
+"""`qin_env.rollout`: the one episode loop is a plain loop of reset and step on the documented keys.
+
+A `lax.scan` (or a `vmap`) of the step is another XLA program than the step alone, and XLA
+vectorises it in its own way: on a CPU without AVX-512 (AMD EPYC, AVX2) floats differ from the loop's
+in the last bit or two. So the episodes are compared exactly in every integer, boolean and key
+leaf and to float32 rounding in the floats; the same program's bitwise determinism is
+tests/env/test_core.py's.
+"""
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +18,16 @@ from qin_env.policies import heuristic_policy, random_policy
 from qin_env.rollout import as_key, episode_keys, episode_summary, rollout, rollouts, seed_keys
 
 SHORT = {"episode.max_steps": 12}
+
+
+def assert_same_episode(got, want) -> None:
+    """Exact in integers and booleans, equal to float32 rounding (a few ulp) in floats."""
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    if np.issubdtype(got.dtype, np.floating):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(got, want)
 
 
 def _hand_loop(policy, params, key):
@@ -29,13 +46,13 @@ def _hand_loop(policy, params, key):
 
 
 @pytest.mark.parametrize("policy", [random_policy, heuristic_policy], ids=["random", "heuristic"])
-def test_rollout_is_bitwise_a_loop_of_reset_and_step_on_the_documented_keys(policy):
+def test_rollout_is_a_loop_of_reset_and_step_on_the_documented_keys(policy):
     params = load_params("metro_qkd", SHORT)
     key = jax.random.key(7)
     records, state = jax.jit(lambda k: rollout(policy, params, k))(key)
     expected, expected_state = _hand_loop(policy, params, key)
     for got, want in zip(jax.tree.leaves((records, state)), jax.tree.leaves((expected, expected_state)), strict=True):
-        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+        assert_same_episode(got, want)
 
 
 def test_episode_keys_split_the_episode_key_as_documented():
@@ -65,8 +82,8 @@ def test_batched_rollouts_are_the_single_episodes_and_the_summary_reduces_them()
     single = jax.jit(lambda k: rollout(heuristic_policy, params, k))
     for e in range(3):
         one, _ = single(keys[e])
-        np.testing.assert_array_equal(batch["reward"][e], one["reward"])
-        assert returns[e] == np.sum(np.asarray(one["reward"], np.float64))
+        assert_same_episode(batch["reward"][e], one["reward"])
+        assert returns[e] == np.sum(np.asarray(batch["reward"][e], np.float64))
 
 
 def test_auto_reset_runs_on_into_a_new_episode():
