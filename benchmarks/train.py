@@ -29,6 +29,7 @@ import jax
 import numpy as np
 from tqdm import tqdm
 
+import qin_env
 from qin_env.agents.checkpoint import FINAL_CHECKPOINT
 from qin_env.bench.args import (
     SEED_MAX,
@@ -50,6 +51,8 @@ from qin_env.bench.io import (
     write_json,
     write_text,
 )
+from qin_env.bench.timing import git_commit, versions
+from qin_env.version import ENV_VERSION
 
 AGENTS = ("vqc-ppo", "mlp-ppo")
 ALGORITHMS = ("ippo", "mappo", "reinforce")  # qin_env.agents.ppo.ALGORITHMS, without importing the trainer
@@ -132,14 +135,18 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 
 def write_tensorboard(folder: Path, rows: list[dict[str, Any]]) -> bool:
-    """Also log the metrics for TensorBoard when it is installed (one run per seed); False otherwise."""
+    """Also log the metrics for TensorBoard when it is installed (one writer per seed, closed); False otherwise."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:  # tensorboard is optional: metrics.csv holds the same numbers
+        print("tensorboard is not installed: no TensorBoard events (metrics.csv holds the same numbers; "
+              "pip install tensorboard to get them)")
         return False
     writers: dict[int, Any] = {}
     for row in rows:
-        writer = writers.setdefault(row["seed"], SummaryWriter(str(folder / f"seed{row['seed']}")))
+        if row["seed"] not in writers:
+            writers[row["seed"]] = SummaryWriter(str(folder / f"seed{row['seed']}"))
+        writer = writers[row["seed"]]
         for name, value in row.items():
             if name not in ("seed", "update", "env_steps") and np.isfinite(value):
                 writer.add_scalar(name, value, row["env_steps"])
@@ -411,6 +418,8 @@ def _train_and_report(args: argparse.Namespace, overrides: dict[str, Any], env_p
     write_atomic(out / FINAL_CHECKPOINT, (out / best["checkpoint"]).read_bytes())
     curve = plot_learning_curve(out / "learning_curve.png", metrics["episode_return"], steps_per_update, references,
                                 f"{args.agent} on {args.scenario} ({config.algorithm})")
+    from qin_env.agents.trained import config_to_json
+
     summary = {
         "agent": args.agent, "scenario": args.scenario, "overrides": overrides, "algorithm": config.algorithm,
         "steps_per_seed": n_updates * steps_per_update, "seeds": args.seeds, "train_seconds": train_s,
@@ -422,6 +431,11 @@ def _train_and_report(args: argparse.Namespace, overrides: dict[str, Any], env_p
                                  f"--seed {args.eval_seed} --episodes {args.eval_episodes}"
                                  + "".join(f" --set {k}={json.dumps(v)}" for k, v in sorted(overrides.items()))},
         "mean_return": float(np.mean([s["mean_return"] for s in seeds])),
+        # what reproduces the run: the training seed (seeds are its vmap splits), every hyperparameter, the
+        # environment version and the packages and commit it ran on
+        "training_seed": args.seed, "hyperparameters": config_to_json(config),
+        "env_version": ENV_VERSION, "qin_env_version": qin_env.__version__, "git_commit": git_commit(),
+        "versions": versions(),
     }
     write_json(out / "summary.json", summary)
     print(f"trained in {train_s:.0f} s ({summary['env_steps_per_second']:,.0f} env steps/s); "

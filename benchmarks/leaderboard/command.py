@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ from qin_env.bench.leaderboard.specs import (
     parse_agent,
     place,
 )
-from qin_env.bench.timing import machine_info
+from qin_env.bench.timing import git_commit, machine_info
 
 DEFAULT_SEEDS, DEFAULT_EPISODES = 10, 32
 QUICK_SEEDS, QUICK_EPISODES = 5, 4
@@ -135,18 +134,6 @@ def _settings(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Sett
         parser.error(str(err))
 
 
-def _git_commit() -> str:
-    root = Path(__file__).resolve().parents[2]
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True, text=True,
-                                check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return commit + ("+dirty" if dirty else "")
-
-
 def _scenario_hashes(scenarios: Sequence[str], overrides: dict[str, Any]) -> dict[str, str]:
     from qin_env.params import config_hash, load_config
 
@@ -180,7 +167,7 @@ def regenerate(settings: Settings, log: Any = print) -> int:
         returns = report.results[tasks[(agent, scenario, seed, n_episodes)].digest]["returns"]
         return sum(returns) / len(returns)
 
-    provenance = {"qin_env_version": package_version(), "git_commit": _git_commit()}
+    provenance = {"qin_env_version": package_version(), "git_commit": git_commit()}
     written = refs.regenerate(settings.references, settings.scenarios, settings.overrides, evaluate, provenance,
                               seeds, episodes, checks)
     banner = "=" * 78
@@ -248,7 +235,7 @@ def _metadata(settings: Settings, hashes: dict[str, str], run_plan: Plan, report
     failed = [f"{label} on {s} seed {k}: {report.failed[t.digest]}" for (label, s, k), t in run_plan.tasks.items()
               if t.digest in report.failed]
     return {
-        "qin_env_version": package_version(), "git_commit": _git_commit(), "hardware": machine_info(),
+        "qin_env_version": package_version(), "git_commit": git_commit(), "hardware": machine_info(),
         "started": started, "finished": _now(), "wall_seconds": round(wall_s, 1), "command": sys.argv,
         "backend": args.backend, "ray_address": args.ray_address, "seeds": settings.seeds,
         "episodes": settings.episodes, "scenarios": settings.scenarios, "overrides": settings.overrides,

@@ -2,7 +2,10 @@
 
 import csv
 import json
+import sys
+import types
 
+import jax
 import pytest
 
 from qin_env.bench import cli
@@ -28,6 +31,10 @@ def test_train_writes_metrics_curve_checkpoints_and_summary(trained):
     summary = json.loads((trained / "summary.json").read_text())
     assert set(summary["references"]) == {"random", "heuristic"}
     assert summary["parameters_per_agent_network"] > 0
+    assert summary["training_seed"] == 0 and summary["evaluation"]["seed"] == 1000
+    assert summary["hyperparameters"]["num_envs"] > 0 and summary["hyperparameters"]["lr"] > 0
+    assert summary["env_version"] >= 1 and summary["versions"]["jax"] == jax.__version__
+    assert summary["git_commit"]
 
 
 def test_evaluate_accepts_a_train_folder_and_writes_mean_return(trained, tmp_path):
@@ -88,3 +95,35 @@ def test_missing_checkpoint_folder_is_reported_as_a_bad_flag(tmp_path, capsys):
         cli.main(["evaluate", "--agent", "mlp-ppo", "--checkpoint", str(tmp_path), "--episodes", "1"])
     assert exit_info.value.code == 2
     assert f"--checkpoint folder {tmp_path} has no checkpoint_final.qinckpt" in capsys.readouterr().err
+
+
+def test_tensorboard_gets_one_writer_per_seed_closed(tmp_path, monkeypatch):
+    from qin_env.bench.train import write_tensorboard
+
+    made = []
+
+    class Writer:
+        def __init__(self, folder):
+            self.folder, self.scalars, self.closed = folder, 0, False
+            made.append(self)
+
+        def add_scalar(self, name, value, step):
+            self.scalars += 1
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", types.SimpleNamespace(SummaryWriter=Writer))
+    rows = [{"seed": s, "update": u, "env_steps": 10 * u, "episode_return": float(u)}
+            for s in (0, 1) for u in range(50)]
+    assert write_tensorboard(tmp_path, rows)
+    assert [w.folder for w in made] == [str(tmp_path / "seed0"), str(tmp_path / "seed1")]
+    assert all(w.closed and w.scalars == 50 for w in made)
+
+
+def test_a_missing_tensorboard_is_said_not_skipped_silently(tmp_path, monkeypatch, capsys):
+    from qin_env.bench.train import write_tensorboard
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
+    assert not write_tensorboard(tmp_path, [{"seed": 0, "update": 0, "env_steps": 1, "episode_return": 0.0}])
+    assert "tensorboard is not installed" in capsys.readouterr().out
