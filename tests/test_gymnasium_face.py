@@ -176,3 +176,23 @@ def test_rgb_render_returns_an_image() -> None:
     env.step(env.action_space.sample())
     frame = env.render()
     assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
+
+
+def test_maskable_ppo_trains_on_the_action_masks_of_the_face():
+    """sb3-contrib's MaskablePPO reads `env.action_masks()` (flat booleans over the components) and only
+    samples allowed values: the legacy classical aggregator 2 of metro_qkd never picks a quantum channel."""
+    from sb3_contrib import MaskablePPO
+    from sb3_contrib.common.maskable.utils import get_action_masks
+
+    env = gymnasium.make("qin/Aggregator-v1", scenario="metro_qkd", aggregator_index=2, max_episode_steps=16)
+    obs, info = env.reset(seed=0)
+    masks = get_action_masks(env)
+    np.testing.assert_array_equal(masks, info["action_mask"].astype(bool))
+    n_channels = int(env.action_space.nvec[0])
+    assert not masks[:n_channels].all()  # some channels are masked for a classical node
+    model = MaskablePPO("MlpPolicy", env, n_steps=32, batch_size=32, n_epochs=1, seed=0, device="cpu")
+    model.learn(64)
+    for _ in range(16):
+        action, _ = model.predict(obs, action_masks=get_action_masks(env))
+        assert masks[:n_channels][action[0]]
+        obs, *_ = env.step(action)

@@ -38,7 +38,8 @@ always False). `info` (from `step`) holds `"kpi"`: `{name: float}`, the KPIs of 
 units in `core.KPI_UNITS`; `"reward_terms"`: `{name: float}`, the weighted terms that sum to the
 reward; `"action_mask"`: `np.int8` array over the concatenated action components, 1 where a
 choice is allowed next step (legacy classical aggregators have no quantum channel or memory).
-`reset` returns `{"action_mask": ...}` only.
+`reset` returns `{"action_mask": ...}` only. `env.action_masks()` is the same mask as booleans,
+sb3-contrib's MaskablePPO convention.
 
 Arguments
     scenario: name of a shipped scenario (`qin_env.list_scenarios()`) or a path to a TOML file.
@@ -149,6 +150,7 @@ class _SingleAgentView(gymnasium.Env):
         self._state: core.State | None = None
         self._obs: dict[str, jax.Array] | None = None
         self._kpi: dict[str, float] | None = None
+        self._mask: np.ndarray | None = None
         self._build_fns()
 
     def _build_fns(self) -> None:
@@ -161,11 +163,12 @@ class _SingleAgentView(gymnasium.Env):
         super().reset(seed=seed)
         key = jax.random.key(int(self.np_random.integers(0, 2**32 - 1)))
         self._key, self._state, self._obs, host = self._reset_fn(key, self.params)
-        obs, mask = host.unpack()  # obs is a read-only view of the transfer buffer: copied below for the caller
+        obs, mask = host.unpack()
         self._kpi = None
+        self._mask = np.asarray(mask, np.int8)
         if self.render_mode == "human":
             self.render()
-        return np.array(obs, np.float32), {"action_mask": np.asarray(mask, np.int8)}
+        return np.array(obs, np.float32), {"action_mask": self._mask.copy()}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Play one slot: the fixed policy acts for the others, `action` for this agent."""
@@ -175,11 +178,19 @@ class _SingleAgentView(gymnasium.Env):
         self._key, self._state, self._obs, host = self._step_fn(self._key, self._state, self._obs, act, self.params)
         obs, reward, terminated, truncated, kpi, reward_terms, mask = host.unpack()
         self._kpi = {k: float(v) for k, v in kpi.items()}
+        self._mask = np.asarray(mask, np.int8)
         info = {"kpi": dict(self._kpi), "reward_terms": {k: float(v) for k, v in reward_terms.items()},
-                "action_mask": np.asarray(mask, np.int8)}
+                "action_mask": self._mask.copy()}
         if self.render_mode == "human":
             self.render()
         return np.array(obs, np.float32), float(reward), bool(terminated), bool(truncated), info
+
+    def action_masks(self) -> np.ndarray:
+        """The allowed values of the next action, flat over the components, as booleans: sb3-contrib's
+        MaskablePPO calls this (its `ActionMasker` convention); the same mask as `info["action_mask"]`."""
+        if self._state is None:
+            raise RuntimeError(f"{type(self).__name__}: call reset() before action_masks()")
+        return self._mask.astype(bool)
 
     def _check_action(self, action: Any) -> np.ndarray:
         """The action as int32, or a ValueError naming the agent and its space."""
