@@ -11,11 +11,31 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+_JAX_PID: int | None = None  # the process in which a face first ran JAX
+
+FORK_MESSAGE = (
+    "this process was forked from one that had already started JAX (pid {parent}), and JAX's thread pools do "
+    "not survive a fork: the first computation would hang. Start workers with 'spawn' or 'forkserver', e.g. "
+    "gymnasium.make_vec(id, n, vectorization_mode='async', vector_kwargs={{'context': 'spawn'}}), "
+    "or SuperSuit/multiprocessing with the same start method")
+
+
+def claim_process() -> None:
+    """Raise at once, instead of hanging, when a face is used in a child forked after JAX started."""
+    global _JAX_PID
+    pid = os.getpid()
+    if _JAX_PID is None:
+        _JAX_PID = pid
+    elif pid != _JAX_PID:
+        raise RuntimeError(FORK_MESSAGE.format(parent=_JAX_PID))
+
 
 # Exact in float32: floats of 32 bits or fewer, bools, and integers below 2**24 (counts, indices).
 _PACKABLE = {"float32", "float16", "bfloat16", "bool", "int8", "uint8", "int16", "uint16", "int32", "uint32"}

@@ -140,6 +140,7 @@ class _SingleAgentView(gymnasium.Env):
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r}; allowed: None, {', '.join(self.metadata['render_modes'])}")
+        _host.claim_process()
         self.params = load_params(scenario, _merge_overrides(overrides, max_episode_steps))
         self.agent = agent
         self.others = _resolve_policy(others)
@@ -160,6 +161,7 @@ class _SingleAgentView(gymnasium.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         """Start an episode; `seed` fixes the whole trajectory (with the same actions)."""
+        _host.claim_process()
         super().reset(seed=seed)
         key = jax.random.key(int(self.np_random.integers(0, 2**32 - 1)))
         self._key, self._state, self._obs, host = self._reset_fn(key, self.params)
@@ -174,6 +176,7 @@ class _SingleAgentView(gymnasium.Env):
         """Play one slot: the fixed policy acts for the others, `action` for this agent."""
         if self._state is None:
             raise RuntimeError(f"{type(self).__name__}: call reset() before step()")
+        _host.claim_process()
         act = self._check_action(action)
         self._key, self._state, self._obs, host = self._step_fn(self._key, self._state, self._obs, act, self.params)
         obs, reward, terminated, truncated, kpi, reward_terms, mask = host.unpack()

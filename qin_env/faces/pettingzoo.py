@@ -341,6 +341,7 @@ class QINParallelEnv(ParallelEnv):
 
     def _build(self) -> None:
         """Params, spaces and compiled kernels from the scenario and overrides."""
+        _host.claim_process()
         config = load_config(self.scenario, self.overrides)
         self.params = params_from_config(config)
         self._kernels = _kernels(config, self.params)
@@ -373,6 +374,7 @@ class QINParallelEnv(ParallelEnv):
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
         """Start an episode; a seed restarts the key stream, None continues it (or draws one)."""
         del options
+        _host.claim_process()
         if seed is not None or self._key is None:
             seed = int(np.random.default_rng().integers(2**31)) if seed is None else seed
             self._key = jax.random.PRNGKey(seed)
@@ -391,6 +393,7 @@ class QINParallelEnv(ParallelEnv):
         """Advance one slot with every live agent's action."""
         if self._packed is None or not self.agents:
             raise RuntimeError("step() needs a running episode: call reset() first")
+        _host.claim_process()
         flat_actions = self._flat_actions(actions)
         self._key, self._packed, host = self._kernels.advance(self._key, self._packed, flat_actions)
         h = host.unpack()  # the one device-to-host copy of the step
