@@ -147,6 +147,49 @@ def scan_steps_per_s(scenario: str, batch: int, length: int, repeats: int) -> di
     return {"batch": batch, "length": length, "steps_per_s": rate, "repeats": rates, "compile_s": compile_s}
 
 
+def vector_and_dummy_interleaved(scenario: str, num_envs: int, steps: int, repeats: int) -> dict[str, Any]:
+    """The batched Gymnasium vector face against SB3's `DummyVecEnv` of the same single env, alternating repeats.
+
+    Both step `num_envs` orchestrator views with fixed random actions (the others played by the heuristic);
+    rates are env steps/s (vector steps x `num_envs`); the DummyVecEnv runs `steps // 10` vector steps.
+    """
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from qin_env.faces.gymnasium import OrchestratorEnv
+    from qin_env.faces.vector import OrchestratorVectorEnv
+
+    vector = OrchestratorVectorEnv(num_envs, scenario)
+    dummy = DummyVecEnv([lambda: OrchestratorEnv(scenario)] * num_envs)
+    vector.reset(seed=0)
+    dummy.seed(0)
+    dummy.reset()
+    actions = np.random.default_rng(0).integers(0, vector.single_action_space.nvec,
+                                                size=(num_envs, len(vector.single_action_space.nvec)))
+    start = time.perf_counter()
+    vector.step(actions)
+    compile_s = time.perf_counter() - start
+    dummy.step(actions)
+    dummy_steps = max(1, steps // 10)
+
+    def run_vector() -> int:
+        for _ in range(steps):
+            vector.step(actions)
+        return steps * num_envs
+
+    def run_dummy() -> int:
+        for _ in range(dummy_steps):
+            dummy.step(actions)
+        return dummy_steps * num_envs
+
+    vec_rates, dummy_rates = [], []
+    for _ in range(repeats):
+        vec_rates += median_rate(run_vector, 1)[1]
+        dummy_rates += median_rate(run_dummy, 1)[1]
+    return {"num_envs": num_envs,
+            "vector": {"steps_per_s": statistics.median(vec_rates), "repeats": vec_rates, "compile_s": compile_s},
+            "dummy": {"steps_per_s": statistics.median(dummy_rates), "repeats": dummy_rates}}
+
+
 SCALE_TOPOLOGIES = ((1, 9), (3, 10), (5, 40), (10, 100), (20, 100), (20, 200))
 
 

@@ -9,6 +9,7 @@ repeats after a warm-up call, with compile time recorded apart.
 | env_batched_ratio | metro_qkd core, jit(vmap(step)), batch 8,192 | mpe2 simple_spread_v3, random actions | >= 200 |
 | env_federated_ratio | metro_fl core (federated model), jit(vmap(step)), batch 8,192 | same | >= 25 |
 | env_face_ratio | PettingZoo face of metro_qkd, single env (repeats alternate with the reference's) | same | >= 1 |
+| env_vector_ratio | Gymnasium vector face, 256 orchestrator envs in one call | SB3 DummyVecEnv of the 256 | >= 20 |
 | circuit_ratio | policy QNode (4 qubits, 3 layers) on qin.fused, jit(vmap), batch 1,024 | eager QNode | >= 1,000 |
 | circuit_limit_ratio | the same compiled QNode | the hand-fused statevector of agents/vqc.py | >= 0.7 |
 | train_ratio | JAX PPO, MLP (64, 64), env steps/s while training | SB3 PPO on the Gymnasium face | >= 20 |
@@ -38,6 +39,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "env_batched_ratio": (">=", 200.0),
     "env_federated_ratio": (">=", 25.0),
     "env_face_ratio": (">=", 1.0),
+    "env_vector_ratio": (">=", 20.0),
     "circuit_ratio": (">=", 1000.0),
     "circuit_limit_ratio": (">=", 0.7),
     "train_ratio": (">=", 20.0),
@@ -49,6 +51,8 @@ WHAT = {
     "env_federated_ratio": "metro_fl core (federated learning model) jit(vmap(step)), batch 8,192 / mpe2 "
                            "simple_spread_v3",
     "env_face_ratio": "PettingZoo face of metro_qkd, single env / mpe2 simple_spread_v3",
+    "env_vector_ratio": "Gymnasium vector face (OrchestratorVectorEnv, 256 envs, one compiled call) / SB3 DummyVecEnv "
+                        "of 256 OrchestratorEnv, metro_qkd",
     "circuit_ratio": "PennyLane policy QNode on qin.fused under jit(vmap), batch 1,024 / eager QNode (default.qubit)",
     "circuit_limit_ratio": "the same compiled QNode / hand-fused JAX statevector",
     "train_ratio": "JAX PPO, MLP (64, 64) / stable-baselines3 PPO, env steps/s while training",
@@ -70,6 +74,7 @@ def _plan(quick: bool) -> list[tuple[str, Callable[[], Any]]]:
     train_steps = 32 * 128 * (2 if quick else 16)
     return [
         ("env_face_and_reference", lambda: env_throughput.face_and_reference_interleaved("metro_qkd", steps, REPEATS)),
+        ("env_vector", lambda: env_throughput.vector_and_dummy_interleaved("metro_qkd", 256, steps // 10, REPEATS)),
         ("env_batched", lambda: env_throughput.batched_steps_per_s("metro_qkd", 8192, iters, REPEATS)),
         ("env_federated", lambda: env_throughput.batched_steps_per_s("metro_fl", 8192, iters, REPEATS)),
         ("scaling", lambda: env_throughput.scaling(256 if quick else 1024, max(3, iters // 2), REPEATS,
@@ -93,6 +98,7 @@ def _ratios(raw: dict[str, Any]) -> dict[str, float]:
         "env_batched_ratio": raw["env_batched"]["steps_per_s"] / env_ref,
         "env_federated_ratio": raw["env_federated"]["steps_per_s"] / env_ref,
         "env_face_ratio": raw["env_face"]["steps_per_s"] / env_ref,
+        "env_vector_ratio": raw["env_vector"]["vector"]["steps_per_s"] / raw["env_vector"]["dummy"]["steps_per_s"],
         "circuit_ratio": pennylane / raw["circuit_eager"]["evals_per_s"],
         "circuit_limit_ratio": pennylane / raw["circuit_fused"]["evals_per_s"],
         "train_ratio": raw["train_mlp"]["steps_per_s"] / sb3,
@@ -141,6 +147,8 @@ def markdown(result: dict[str, Any]) -> str:
                                f"{raw['env_reference']['steps_per_s']:,.0f} steps/s",
         "env_face_ratio": f"{raw['env_face']['steps_per_s']:,.0f} vs {raw['env_reference']['steps_per_s']:,.0f}"
                           " steps/s",
+        "env_vector_ratio": f"{raw['env_vector']['vector']['steps_per_s']:,.0f} vs "
+                            f"{raw['env_vector']['dummy']['steps_per_s']:,.0f} steps/s",
         "circuit_ratio": f"{raw['circuit_qnode']['evals_per_s']:,.0f} vs {raw['circuit_eager']['evals_per_s']:,.0f}"
                          " circuits/s",
         "circuit_limit_ratio": f"{raw['circuit_qnode']['evals_per_s']:,.0f} vs "

@@ -120,6 +120,15 @@ def _merge_overrides(overrides: Mapping[str, Any] | None, max_episode_steps: int
     return merged
 
 
+def checked_aggregator_index(scenario: str, overrides: Mapping[str, Any] | None, index: Any) -> int:
+    """`index` as an int, or a ValueError naming the allowed range of the scenario's aggregators."""
+    n_aggregators = load_config(scenario, _merge_overrides(overrides, None))["topology.n_aggregators"]
+    if isinstance(index, bool) or not isinstance(index, int | np.integer) or not 0 <= index < n_aggregators:
+        raise ValueError(f"aggregator_index={index!r} must be an integer in the allowed range "
+                         f"[0, {n_aggregators - 1}] of scenario {scenario!r}")
+    return int(index)
+
+
 def _resolve_policy(others: str | Policy) -> Policy:
     if callable(others):
         return others
@@ -261,11 +270,6 @@ class AggregatorEnv(_SingleAgentView):
         others: str | Policy = "heuristic", render_mode: str | None = None, max_episode_steps: int | None = None,
         aggregator_index: int = 0,
     ) -> None:
-        n_aggregators = load_config(scenario, _merge_overrides(overrides, None))["topology.n_aggregators"]
-        if isinstance(aggregator_index, bool) or not isinstance(aggregator_index, int | np.integer) or not (
-                0 <= aggregator_index < n_aggregators):
-            raise ValueError(f"aggregator_index={aggregator_index!r} must be an integer in the allowed range "
-                             f"[0, {n_aggregators - 1}] of scenario {scenario!r}")
-        self.aggregator_index = int(aggregator_index)
+        self.aggregator_index = checked_aggregator_index(scenario, overrides, aggregator_index)
         super().__init__(f"aggregator_{self.aggregator_index}", scenario, overrides, others, render_mode,
                          max_episode_steps)

@@ -11,6 +11,7 @@ RAW = {
     "env_face": {"steps_per_s": 3800.0},
     "env_batched": {"steps_per_s": 1_000_000.0},
     "env_federated": {"steps_per_s": 200_000.0},
+    "env_vector": {"num_envs": 256, "vector": {"steps_per_s": 30_000.0}, "dummy": {"steps_per_s": 1_200.0}},
     "scaling": {"batch": 256, "cost_exponent": 0.9,
                 "rows": [{"nodes": 11, "steps_per_s": 5e5}, {"nodes": 1011, "steps_per_s": 1e4}]},
     "circuit_eager": {"evals_per_s": 40.0},
@@ -26,7 +27,7 @@ RAW = {
 def test_ratios_are_measured_over_their_references():
     ratios = perf._ratios(RAW)
     assert ratios == pytest.approx({"env_batched_ratio": 250.0, "env_federated_ratio": 50.0,
-                                    "env_face_ratio": 0.95, "circuit_ratio": 5000.0,
+                                    "env_face_ratio": 0.95, "env_vector_ratio": 25.0, "circuit_ratio": 5000.0,
                                     "circuit_limit_ratio": 0.2, "train_ratio": 30.0, "train_vqc_ratio": 24.0,
                                     "scale_exponent": 0.9})
     assert set(ratios) == set(perf.TARGETS)
