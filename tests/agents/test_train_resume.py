@@ -88,9 +88,11 @@ def set_env_version(monkeypatch: pytest.MonkeyPatch, version: int) -> None:
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """An uninterrupted run and, beside it, one SIGKILLed after its first training state and resumed.
 
-    The interrupted one starts with --overwrite over an older run's files; while it runs, a second
-    `qin train` on its folder is tried in this process. The two runs share the CPUs, so the file
-    takes the time of the longer one.
+    Each run after the first compiles nothing: the interrupted one starts once the uninterrupted one
+    has saved its first training state (its trainer's programs are in the compilation cache by
+    then), and the resume once it has finished (its evaluation programs too). The interrupted one
+    starts with --overwrite over an older run's files; while it runs, a second `qin train` on its
+    folder is tried in this process.
     """
     reference = tmp_path_factory.mktemp("reference")
     uninterrupted = subprocess.Popen(qin_train(reference), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -100,8 +102,11 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     (out / "tensorboard").mkdir()
     (out / "tensorboard" / "events").write_text("old events")
     (out / "notes.txt").write_text("mine, not qin's")
-    process = subprocess.Popen(qin_train(out, "--overwrite"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    started = [uninterrupted]
     try:
+        wait_for((reference / STATE_FILE).exists, uninterrupted, f"the uninterrupted run's {STATE_FILE}")
+        process = subprocess.Popen(qin_train(out, "--overwrite"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        started.append(process)
         lock = out / ".lock"
         wait_for(lambda: lock.exists() and lock.read_text().strip() == str(process.pid), process, "lock")
         second = in_process([*FLAGS, "--out", str(out)])
@@ -110,15 +115,15 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
         process.communicate()
         after_kill = sorted(p.name for p in out.iterdir())
         killed_at = load_metadata(out / STATE_FILE)["update"]
+        _, errors = uninterrupted.communicate(timeout=600)
+        assert uninterrupted.returncode == 0, errors.decode()[-2000:]
         resumed = subprocess.run(qin_train(out, "--resume"), check=True, capture_output=True, text=True,
                                  timeout=600)
-        _, errors = uninterrupted.communicate(timeout=600)
     finally:
-        for started in (process, uninterrupted):
-            if started.poll() is None:  # a failed step above: end what this fixture started
-                started.kill()
-                started.communicate()
-    assert uninterrupted.returncode == 0, errors.decode()[-2000:]
+        for run in started:
+            if run.poll() is None:  # a failed step above: end what this fixture started
+                run.kill()
+                run.communicate()
     return {"reference": reference, "out": out, "pid": process.pid, "second": second, "after_kill": after_kill,
             "killed_at": killed_at, "resumed": resumed.stdout}
 
