@@ -81,11 +81,20 @@ class Demonstrations:
 
 def noisy(policy: Policy, epsilon: float | jax.Array) -> Policy:
     """`policy` whose orchestrator acts uniformly at random with probability `epsilon` per step (D-REX's noise)."""
+    return _noised_if(policy, epsilon, True)
+
+
+def _noised_if(policy: Policy, epsilon: float | jax.Array, noised: bool | jax.Array) -> Policy:
+    """`noisy(policy, epsilon)` where `noised` holds, else `policy` itself, act for act: `noised` may be traced.
+
+    The un-noised branch hands `policy` its own key and never explores, so one compiled rollout
+    records both plain and noise-injected episodes with the numbers each form alone gives.
+    """
 
     def act(key: jax.Array, obs: dict[str, jax.Array], params: Params) -> dict[str, jax.Array]:
         k_policy, k_random, k_coin = jax.random.split(key, 3)
-        actions = dict(policy(k_policy, obs, params))
-        explore = jax.random.uniform(k_coin) < epsilon
+        actions = dict(policy(jnp.where(noised, k_policy, key), obs, params))
+        explore = jnp.logical_and(noised, jax.random.uniform(k_coin) < epsilon)
         actions[AGENT] = jnp.where(explore, random_policy(k_random, obs, params)[AGENT], actions[AGENT])
         return actions
 
@@ -97,18 +106,20 @@ def collect_demonstrations(policy: Policy, scenario: str, overrides: Mapping[str
     """Roll `policy` (all agents' actions) for `episodes` full episodes and record the orchestrator's transitions.
 
     The episodes are `qin_env.rollout.seed_keys(seed, episodes)`. With `epsilon` the policy is
-    `noisy(policy, epsilon)`; epsilon is traced, so one compiled rollout serves every noise level,
-    as it serves every call with the same policy, configuration and episode count.
+    `noisy(policy, epsilon)`. Epsilon, and whether there is one, are traced: one compiled rollout
+    serves the plain episodes and every noise level, as it serves every call with the same policy,
+    configuration and episode count.
     """
     if episodes < 1:
         raise ValueError(f"need at least one demonstration episode, got {episodes}")
     overrides = dict(overrides or {})
     config = _Config(config_hash(load_config(scenario, overrides)), load_params(scenario, overrides))
     try:
-        run = _recorder(policy, config, epsilon is not None)
+        run = _recorder(policy, config)
     except TypeError:  # an unhashable policy: compiled for this call alone
-        run = _recorder.__wrapped__(policy, config, epsilon is not None)
-    records = run(seed_keys(seed, episodes), jnp.float32(0.0 if epsilon is None else epsilon))
+        run = _recorder.__wrapped__(policy, config)
+    records = run(seed_keys(seed, episodes), jnp.float32(0.0 if epsilon is None else epsilon),
+                  jnp.bool_(epsilon is not None))
     max_steps = config.params.max_steps
     flat = {k: np.asarray(v).reshape(episodes * max_steps, *np.shape(v)[2:]) for k, v in records.items()}
     return Demonstrations(
@@ -137,12 +148,12 @@ def _transition(tr: Transition) -> dict[str, jax.Array]:
 
 
 @functools.lru_cache(maxsize=16)
-def _recorder(policy: Policy, config: _Config, noised: bool) -> Callable[[jax.Array, jax.Array], Any]:
-    """A jitted `(episode keys, epsilon) -> records [E, T]` of `policy` (or its noisy form) on one configuration."""
+def _recorder(policy: Policy, config: _Config) -> Callable[[jax.Array, jax.Array, jax.Array], Any]:
+    """A jitted `(episode keys, epsilon, noised) -> records [E, T]` of `policy`, noisy where `noised`, on one
+    configuration: epsilon and `noised` are traced, so no noise level or data set compiles it again."""
 
-    def run(keys: jax.Array, epsilon: jax.Array) -> Any:
-        acting = noisy(policy, epsilon) if noised else policy
-        return rollouts(acting, config.params, keys, _transition)
+    def run(keys: jax.Array, epsilon: jax.Array, noised: jax.Array) -> Any:
+        return rollouts(_noised_if(policy, epsilon, noised), config.params, keys, _transition)
 
     return jax.jit(run)
 

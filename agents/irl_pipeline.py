@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -134,6 +135,33 @@ def reward_agreement(config: IRLConfig, reward_params: Any, heldout: Demonstrati
                      "from_expert": heldout.episode[pick] < n_expert_episodes}}
 
 
+def airl_seeds(config: IRLConfig, expert: dict[str, dict], seeds: int, seed: int,
+               tick: Callable[[], None] | None = None) -> tuple[tuple, list[dict[str, np.ndarray]]]:
+    """The AIRL loop of `run_irl` for `seeds` seeds at once: the last carry (leading seed axis) and each
+    iteration's metrics. `expert` is `expert_transitions(...)`; its programs compile once per configuration."""
+    carry = _airl_init(config, jax.random.split(jax.random.key(seed), seeds))
+    history = []
+    for i in range(num_iterations(config)):
+        keys = jax.random.split(jax.random.fold_in(jax.random.key(seed + 1), i), seeds)
+        carry, metrics = _airl_iteration(config, carry, expert, keys)
+        history.append(jax.device_get(metrics))
+        if tick:
+            tick()
+    return carry, history
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _airl_init(config: IRLConfig, keys: jax.Array) -> tuple:
+    """`make_irl(config)`'s init of every seed key [S]."""
+    return jax.vmap(make_irl(config)[0])(keys)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _airl_iteration(config: IRLConfig, carry: tuple, expert: dict[str, dict], keys: jax.Array) -> tuple:
+    """One `make_irl(config)` iteration of every seed (carries and keys [S]) on shared expert data."""
+    return jax.vmap(make_irl(config)[1], in_axes=(0, None, 0))(carry, expert, keys)
+
+
 def run_irl(config: IRLConfig, demos: Demonstrations, seeds: int, seed: int, negatives: Demonstrations | None = None,
             progress: Progress | None = None, ranked: Sequence[Demonstrations] | None = None) -> dict[str, Any]:
     """AIRL for `seeds` seeds at once, then PPO on each seed's frozen learned reward; returns stacked params.
@@ -141,19 +169,9 @@ def run_irl(config: IRLConfig, demos: Demonstrations, seeds: int, seed: int, neg
     `negatives`: random-orchestrator rollouts for the discriminator; `ranked`: the demonstrations and
     noise-injected expert rollouts, least noisy first, for the ranking loss (`qin_env.agents.irl.expert_transitions`).
     """
-    init, iteration = make_irl(config)
-    keys = jax.random.split(jax.random.key(seed), seeds)
-    carry = jax.jit(jax.vmap(init))(keys)
-    step = jax.jit(jax.vmap(iteration, in_axes=(0, None, 0)))
     expert = expert_transitions(demos, negatives, ranked)
-    n_iter = num_iterations(config)
-    tick = progress(f"AIRL ({config.reward_model} reward, {seeds} seeds)", n_iter) if progress else None
-    history = []
-    for i in range(n_iter):
-        carry, metrics = step(carry, expert, jax.random.split(jax.random.fold_in(jax.random.key(seed + 1), i), seeds))
-        history.append(jax.device_get(metrics))
-        if tick:
-            tick()
+    tick = progress(f"AIRL ({config.reward_model} reward, {seeds} seeds)", num_iterations(config)) if progress else None
+    carry, history = airl_seeds(config, expert, seeds, seed, tick)
     reward_params = carry[1]
     if not all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(reward_params)):
         raise FloatingPointError(f"AIRL produced non-finite {config.reward_model} reward parameters")

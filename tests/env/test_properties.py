@@ -59,11 +59,12 @@ def test_every_parameter_over_its_whole_range_keeps_every_leaf_finite_and_obs_in
     for low, high in ORDERED:
         overrides[low], overrides[high] = sorted((overrides[low], overrides[high]))
     params = load_params("metro_qkd", overrides)
-    (obs, rewards, kpi, terms), state = _run_jit(params, jax.random.key(seed))
+    # checked on the host: a jnp check would compile a small program per leaf shape
+    (obs, rewards, kpi, terms), state = jax.device_get(_run_jit(params, jax.random.key(seed)))
     for leaf in jax.tree.leaves((state, obs, rewards, kpi, terms)):
-        assert bool(jnp.all(jnp.isfinite(leaf))), "a NaN or inf escaped a step"
+        assert np.all(np.isfinite(leaf)), "a NaN or inf escaped a step"
     for o in jax.tree.leaves(obs):
-        assert bool(jnp.all((o >= 0.0) & (o <= 1.0)))
+        assert np.all((o >= 0.0) & (o <= 1.0))
 
 
 def test_poisson_sampler_has_the_right_mean_and_variance():
