@@ -105,6 +105,18 @@ def test_classical_aggregator_mask_forbids_quantum_channels() -> None:
     np.testing.assert_array_equal(parts["channel"], np.arange(len(CHANNEL_MODES)) <= core.PQC)  # plain and pqc only
 
 
+def test_the_action_space_samples_from_the_flat_mask_it_reports() -> None:
+    """`action_space.sample(info["action_mask"])`: the flat mask is split per component, Gymnasium's form."""
+    env = AggregatorEnv(aggregator_index=2)
+    _, info = env.reset(seed=0)
+    env.action_space.seed(0)
+    channels = {int(env.action_space.sample(info["action_mask"])[0]) for _ in range(200)}
+    assert channels == {core.PLAIN, core.PQC}
+    assert env.action_space == gymnasium.spaces.MultiDiscrete(env.action_space.nvec)
+    with pytest.raises(ValueError, match=r"mask: a flat mask .* has shape \(28,\), got \(27,\)"):
+        env.action_space.sample(info["action_mask"][:-1])
+
+
 def test_episode_truncates_after_max_episode_steps() -> None:
     env = OrchestratorEnv(max_episode_steps=5)
     env.reset(seed=0)

@@ -165,7 +165,7 @@ def test_trajectory_matches_the_core_step():
             assert truncs[agent] == bool(core_truncs[agent])
             assert infos[agent]["kpi"] == {k: float(v) for k, v in core_infos[agent]["kpi"].items()}
             core_mask = np.asarray(core_infos[agent]["action_mask"])
-            np.testing.assert_array_equal(infos[agent]["action_mask_flat"], core_mask)
+            np.testing.assert_array_equal(infos[agent]["action_mask"], core_mask)
     for ours, theirs in zip(jax.tree.leaves(env.core_state), jax.tree.leaves(state), strict=True):
         np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
 
@@ -205,26 +205,29 @@ def test_action_mask_covers_every_component_of_the_action_space():
     for *_, infos in rollout(env, seed=0, steps=2):
         for agent, info in infos.items():
             nvec = env.action_space(agent).nvec
-            mask = info["action_mask"]
-            assert [len(m) for m in mask] == nvec.tolist()
-            assert all(m.dtype == np.int8 for m in mask)
-            assert info["action_mask_flat"].shape == (nvec.sum(),)
-            assert env.action_space(agent).contains(env.action_space(agent).sample(mask))
+            parts, flat = info["action_mask_parts"], info["action_mask"]
+            assert [len(m) for m in parts] == nvec.tolist()
+            assert all(m.dtype == np.int8 for m in (*parts, flat))
+            np.testing.assert_array_equal(np.concatenate(parts), flat)
+            assert flat.shape == (nvec.sum(),)
+            for mask in (parts, flat):  # Gymnasium's form and the flat one sample the same way
+                assert env.action_space(agent).contains(env.action_space(agent).sample(mask))
 
 
 def test_classical_aggregator_mask_allows_only_plain_and_pqc():
     env = qin_env.parallel_env("metro_qkd", max_cycles=SHORT)  # aggregator 2 is legacy classical
     _, infos = env.reset(seed=0)
-    channel = infos["aggregator_2"]["action_mask"][0]
+    channel = infos["aggregator_2"]["action_mask_parts"][0]
     np.testing.assert_array_equal(channel, CLASSICAL_CHANNELS)
+    np.testing.assert_array_equal(infos["aggregator_2"]["action_mask"][:len(CLASSICAL_CHANNELS)], CLASSICAL_CHANNELS)
 
 
 def test_a_mask_changed_by_the_user_does_not_reach_later_steps():
     env = qin_env.parallel_env("metro_qkd", max_cycles=SHORT)
     _, infos = env.reset(seed=0)
-    infos["aggregator_2"]["action_mask"][0][:] = 0
+    infos["aggregator_2"]["action_mask"][:] = 0
     _, infos = env.reset(seed=0)  # same widths: the face's cached mask
-    np.testing.assert_array_equal(infos["aggregator_2"]["action_mask"][0], CLASSICAL_CHANNELS)
+    np.testing.assert_array_equal(infos["aggregator_2"]["action_mask_parts"][0], CLASSICAL_CHANNELS)
 
 
 def test_host_transfer_returns_every_leaf_with_its_shape_dtype_and_value():
@@ -307,7 +310,7 @@ def test_observations_and_masks_are_writable_arrays_of_the_caller():
     obs2, _, _, _, infos2 = env.step({a: env.action_space(a).sample() for a in env.agents})
     for batch in (obs, obs2):
         assert all(o.flags.writeable for o in batch.values())
-    assert all(i["action_mask_flat"].flags.writeable for i in (*infos.values(), *infos2.values()))
+    assert all(i["action_mask"].flags.writeable for i in (*infos.values(), *infos2.values()))
     state = env.state()
     obs2["orchestrator"][:] = -1.0
     np.testing.assert_array_equal(env.state(), state)

@@ -139,16 +139,16 @@ def test_the_jax_env_object_is_the_core_under_jit_and_vmap():
     assert int(no_reset.t) == 1 and not bool(dones["__all__"])
 
 
-def test_torchrl_reads_the_flat_masks_and_its_random_actions_respect_them():
-    """TorchRL's PettingZooWrapper turns every info entry into a tensor: `flat_masks` gives it one flat mask per
+def test_torchrl_reads_the_tensor_infos_and_its_random_actions_respect_them():
+    """TorchRL's PettingZooWrapper turns every info entry into a tensor: `tensor_infos` gives it one flat mask per
     agent, its specs check out, and its masked random actions keep classical aggregator 2 on plain or pqc."""
     import torch
     from torchrl.envs.libs.pettingzoo import PettingZooWrapper
     from torchrl.envs.utils import check_env_specs
 
-    from qin_env.wrappers import flat_masks
+    from qin_env.wrappers import tensor_infos
 
-    env = PettingZooWrapper(flat_masks(qin_env.parallel_env("metro_qkd", max_cycles=8)), seed=0)
+    env = PettingZooWrapper(tensor_infos(qin_env.parallel_env("metro_qkd", max_cycles=8)), seed=0)
     check_env_specs(env)
     torch.manual_seed(0)
     rollout = env.rollout(8)

@@ -75,6 +75,7 @@ from gymnasium import spaces
 
 from qin_env import core
 from qin_env.faces import _host
+from qin_env.faces.spaces import MaskedMultiDiscrete
 from qin_env.params import DEFAULT_SCENARIO, Params, load_config, load_params
 from qin_env.policies import POLICIES
 
@@ -155,7 +156,7 @@ class _SingleAgentView(gymnasium.Env):
         self.others = _resolve_policy(others)
         self.render_mode = render_mode
         self.observation_space = spaces.Box(0.0, 1.0, (core.obs_size(self.params, agent),), np.float32)
-        self.action_space = spaces.MultiDiscrete(np.asarray(core.action_nvec(self.params, agent), np.int64))
+        self.action_space = MaskedMultiDiscrete(np.asarray(core.action_nvec(self.params, agent), np.int64))
         self._key: jax.Array | None = None
         self._state: core.State | None = None
         self._obs: dict[str, jax.Array] | None = None

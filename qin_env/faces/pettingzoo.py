@@ -50,10 +50,12 @@ Every action is a MultiDiscrete vector of indices into the scenario's `[actions]
 * `eve`: `[target, level]`: `target` 0 taps nothing, `i + 1` taps link `i`; `level` picks an
   intercept fraction of 0.25, 0.5 or 1.0.
 
-`infos[agent]["action_mask"]` marks the allowed values, as a tuple with one `np.int8` array per
-component: the form `action_space(agent).sample(mask)` takes, which PettingZoo's own `api_test`
-and `parallel_api_test` call on it for a MultiDiscrete space. `"action_mask_flat"` is the same
-mask concatenated into one writable vector (the Gymnasium face's, TorchRL's and MaskablePPO's form).
+`infos[agent]["action_mask"]` marks the allowed values as one writable `np.int8` vector over the
+concatenated components, the same form as on the Gymnasium face (TorchRL's, RLlib's and
+MaskablePPO's). `"action_mask_parts"` is the same mask as a tuple with one array per component,
+the form Gymnasium's `MultiDiscrete.sample(mask)` takes; the action spaces are
+`qin_env.faces.spaces.MaskedMultiDiscrete`, whose `sample` takes either form (PettingZoo's
+`api_test` calls `action_space(agent).sample(info["action_mask"])`).
 Masked values are legal but wasted: a classical aggregator's
 quantum channel fails its round, and memory over the budget is clipped.
 
@@ -88,7 +90,7 @@ over-allocated) and `drop` (device traffic throttled or lost), weighted by the `
 No agent terminates; every agent is truncated after `episode.max_steps` slots (`max_cycles`).
 `infos[agent]` after a step holds `kpi` and `reward_terms` (network-wide, the same for every
 agent), `budget_clipped_qubits` (qubits requested over the budgets this slot, all aggregators),
-`action_mask` and `action_mask_flat`; after `reset` only the two masks. The KPIs (Python floats):
+`action_mask` and `action_mask_parts`; after `reset` only the two masks. The KPIs (Python floats):
 
 | KPI                 | meaning                                                                   |
 |---------------------|---------------------------------------------------------------------------|
@@ -162,13 +164,14 @@ import gymnasium
 import jax
 import jax.numpy as jnp
 import numpy as np
-from gymnasium.spaces import Box, MultiDiscrete
+from gymnasium.spaces import Box
 from jax.flatten_util import ravel_pytree
 from pettingzoo import AECEnv, ParallelEnv
 from pettingzoo.utils.conversions import parallel_to_aec
 
 from qin_env import core
 from qin_env.faces import _host
+from qin_env.faces.spaces import MaskedMultiDiscrete
 from qin_env.params import DEFAULT_SCENARIO, Params, config_hash, load_config, params_from_config
 from qin_env.version import ENV_VERSION
 
@@ -351,7 +354,9 @@ class QINParallelEnv(ParallelEnv):
         self.observation_spaces = {
             a: Box(0.0, 1.0, (n,), np.float32) for a, n in zip(self.possible_agents, layout.obs_sizes, strict=True)
         }
-        self.action_spaces = {a: MultiDiscrete(v) for a, v in zip(self.possible_agents, layout.nvecs, strict=True)}
+        self.action_spaces = {
+            a: MaskedMultiDiscrete(v) for a, v in zip(self.possible_agents, layout.nvecs, strict=True)
+        }
         self.state_space = Box(0.0, 1.0, (layout.n_obs,), np.float32)
 
     @property
@@ -367,7 +372,7 @@ class QINParallelEnv(ParallelEnv):
         """Observation space of `agent` (the same object every call)."""
         return self.observation_spaces[agent]
 
-    def action_space(self, agent: str) -> MultiDiscrete:
+    def action_space(self, agent: str) -> MaskedMultiDiscrete:
         """Action space of `agent` (the same object every call)."""
         return self.action_spaces[agent]
 
@@ -417,10 +422,10 @@ class QINParallelEnv(ParallelEnv):
         return obs, rewards, terminations, truncations, infos
 
     def _mask_info(self, index: int, masks: np.ndarray) -> dict[str, Any]:
-        """One agent's action mask: per component (for `space.sample(mask)`) and flat."""
+        """One agent's action mask: flat, and per component (for Gymnasium's `MultiDiscrete.sample(mask)`)."""
         layout = self._kernels.layout
         own = masks[layout.mask_slices[index]]
-        return {"action_mask": tuple(own[s] for s in layout.component_slices[index]), "action_mask_flat": own}
+        return {"action_mask": own, "action_mask_parts": tuple(own[s] for s in layout.component_slices[index])}
 
     def _flat_actions(self, actions: Mapping[str, Any]) -> np.ndarray:
         """Check every action against its space; pack them in agent order as one int32 vector."""

@@ -3,7 +3,7 @@
 | name | for | what it does |
 | --- | --- | --- |
 | `SB3VecEnv` | Stable-Baselines3, sb3-contrib | a Gymnasium vector face (`qin_env.faces.vector`) as SB3's `VecEnv` |
-| `flat_masks` | TorchRL's `PettingZooWrapper` | `info["action_mask"]` flat (TorchRL's form) instead of per component |
+| `tensor_infos` | TorchRL's `PettingZooWrapper` | infos without the mask tuple (TorchRL tensorises every entry) |
 | `aggregator_team` | SuperSuit, parameter sharing | the PettingZoo face with the aggregators as its agents |
 
 `docs/integrations.md` has a runnable snippet for each.
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SB3VecEnv", "aggregator_team", "flat_masks"]
+__all__ = ["SB3VecEnv", "aggregator_team", "tensor_infos"]
 
-_WHERE = {"SB3VecEnv": "qin_env.wrappers.sb3", "flat_masks": "qin_env.wrappers.zoo",
+_WHERE = {"SB3VecEnv": "qin_env.wrappers.sb3", "tensor_infos": "qin_env.wrappers.zoo",
           "aggregator_team": "qin_env.wrappers.zoo"}
 
 

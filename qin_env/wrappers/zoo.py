@@ -1,4 +1,4 @@
-"""PettingZoo-level adapters: flat action masks for TorchRL, and the aggregators as a homogeneous team for SuperSuit."""
+"""PettingZoo-level adapters: infos without the mask tuple for TorchRL, the aggregators as one team for SuperSuit."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import jax.numpy as jnp
 import numpy as np
 from pettingzoo.utils.wrappers import BaseParallelWrapper
 
-__all__ = ["aggregator_team", "flat_masks"]
+__all__ = ["aggregator_team", "tensor_infos"]
 
 
-class _FlatMasks(BaseParallelWrapper):
-    """`info["action_mask"]` flat over the components, the form TorchRL's `PettingZooWrapper` reads; the
-    per-component tuple is dropped (TorchRL turns every info entry into one tensor, and a ragged tuple cannot be)."""
+class _TensorInfos(BaseParallelWrapper):
+    """Infos without `action_mask_parts`, the per-component tuple: TorchRL's `PettingZooWrapper` turns every
+    info entry into one tensor, and a ragged tuple cannot be one (`info["action_mask"]` is already flat)."""
 
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
         obs, infos = self.env.reset(seed=seed, options=options)
@@ -27,14 +27,12 @@ class _FlatMasks(BaseParallelWrapper):
 
 
 def _flat(info: dict[str, Any]) -> dict[str, Any]:
-    out = dict(info)
-    out["action_mask"] = out.pop("action_mask_flat")
-    return out
+    return {k: v for k, v in info.items() if k != "action_mask_parts"}
 
 
-def flat_masks(env: Any) -> BaseParallelWrapper:
-    """A qin PettingZoo ParallelEnv whose `info["action_mask"]` is one flat int8 vector per agent (TorchRL)."""
-    return _FlatMasks(env)
+def tensor_infos(env: Any) -> BaseParallelWrapper:
+    """A qin PettingZoo ParallelEnv whose infos TorchRL can tensorise (the per-component mask tuple dropped)."""
+    return _TensorInfos(env)
 
 
 class _AggregatorTeam(BaseParallelWrapper):
