@@ -17,7 +17,7 @@ $(PY):
 LOCK := constraints.txt
 $(STAMP): pyproject.toml $(LOCK) | $(PY)
 	$(PY) -m pip install --quiet -c $(LOCK) torch==2.13.0
-	$(PY) -m pip install --quiet -c $(LOCK) -e ".[dev,ray]"
+	$(PY) -m pip install --quiet -c $(LOCK) -e ".[dev,rllib]"
 	touch $(STAMP)
 
 install: $(STAMP)

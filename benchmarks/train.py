@@ -140,7 +140,7 @@ def write_tensorboard(folder: Path, rows: list[dict[str, Any]]) -> bool:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:  # tensorboard is optional: metrics.csv holds the same numbers
         print("tensorboard is not installed: no TensorBoard events (metrics.csv holds the same numbers; "
-              "pip install tensorboard to get them)")
+              "pip install 'qin-env[tensorboard]' to get them)")
         return False
     writers: dict[int, Any] = {}
     for row in rows:
