@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # pytest-xdist workers of `make test` (a test file stays on one worker, sharing its module fixtures)
 TEST_WORKERS ?= 2
 
-.PHONY: demo test lint install lock clean
+.PHONY: demo test test-lowest lint install lock clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -33,8 +33,19 @@ test: $(STAMP)
 lock: $(STAMP)
 	{ head -2 $(LOCK); $(PY) -m pip freeze --exclude-editable; } > $(LOCK).new && mv $(LOCK).new $(LOCK)
 
+# The environment's tests on the lowest supported versions of its own dependencies (constraints-lowest.txt),
+# in a second virtualenv without extras; the circuit tests need PennyLane (the `agents` extra) and stay out.
+LOW := .venv-lowest
+test-lowest:
+	test -x $(LOW)/bin/python || $(PYTHON) -m venv $(LOW) || python3 -m venv $(LOW)
+	$(LOW)/bin/python -m pip install --quiet -r constraints-lowest.txt
+	$(LOW)/bin/python -m pip install --quiet --no-deps -e .
+	$(LOW)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -p no:cacheprovider \
+		tests/test_pettingzoo_face.py tests/test_env_registry.py tests/env tests/physics \
+		--ignore tests/physics/test_circuits.py --ignore tests/physics/test_v1_physics.py
+
 lint: $(STAMP)
 	$(PY) -m ruff check .
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(LOW) build *.egg-info

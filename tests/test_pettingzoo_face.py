@@ -80,7 +80,7 @@ def test_state_test_passes():
 
 
 def test_render_test_passes(monkeypatch):
-    import matplotlib
+    matplotlib = pytest.importorskip("matplotlib")  # the `plots` extra
 
     monkeypatch.setenv("MPLBACKEND", "Agg")
     matplotlib.use("Agg")
