@@ -43,3 +43,18 @@ def test_machine_info_names_the_machine_its_cpus_and_jax_devices():
     assert info["cpus"] >= info["usable_cpus"] >= 1
     assert info["jax_device"] == info["jax_devices"][0]
     json.dumps(info)  # JSON-ready as it is
+
+
+def test_result_files_get_the_users_normal_mode_not_the_temporary_files(tmp_path):
+    """A new file gets 0o666 less the umask (as open(path, "w") would), an existing one keeps its mode."""
+    old = os.umask(0o022)
+    try:
+        fresh = io.write_json(tmp_path / "summary.json", {"a": 1})
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
+        os.umask(0o002)
+        assert stat.S_IMODE(io.write_json(tmp_path / "group.json", {}).stat().st_mode) == 0o664
+        os.chmod(fresh, 0o640)
+        io.write_json(fresh, {"a": 2})
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o640 and json.loads(fresh.read_text()) == {"a": 2}
+    finally:
+        os.umask(old)
