@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -50,10 +51,12 @@ def _slot(transition):
 _run_jit = jax.jit(lambda params, key: rollout(random_policy, params, key, _slot))
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(overrides=OVERRIDES, seed=st.integers(0, 2**31 - 1),
-       mode=st.sampled_from(["none", "stationary", "bursty", "targeted"]),
-       model=st.sampled_from(["surrogate", "federated"]))
+# The eavesdropper's mode and the learning model are static (each pair compiles its own rollout, about 8 s):
+# every mode once, every model twice, and the numeric fields drawn over their ranges within each pair.
+@pytest.mark.parametrize("mode, model", [("none", "federated"), ("stationary", "surrogate"),
+                                         ("bursty", "federated"), ("targeted", "surrogate")])
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(overrides=OVERRIDES, seed=st.integers(0, 2**31 - 1))
 def test_every_parameter_over_its_whole_range_keeps_every_leaf_finite_and_obs_in_the_box(overrides, seed, mode, model):
     overrides = {**overrides, **TOPOLOGY, "eve.mode": mode, "learning.model": model}
     for low, high in ORDERED:
