@@ -125,8 +125,9 @@ def test_the_jax_env_object_is_the_core_under_jit_and_vmap():
     step = jax.jit(jax.vmap(env.step))
     masks = env.action_masks(state)
     assert masks["aggregator_2"].shape == (4, int(env.action_space("aggregator_2").nvec.sum()))
+    policy = jax.jit(jax.vmap(lambda k, o: random_policy(k, o, env.params)))
     for t in range(STEPS):
-        actions = jax.vmap(lambda k, o: random_policy(k, o, env.params))(keys, obs)
+        actions = policy(keys, obs)
         obs, new_state, rewards, dones, infos = step(keys, state, actions)
         terms = sum(infos["orchestrator"]["reward_terms"].values())
         np.testing.assert_allclose(rewards["orchestrator"], terms, rtol=1e-5, atol=1e-6)

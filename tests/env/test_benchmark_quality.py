@@ -22,7 +22,7 @@ def aggregator_action(**components: int) -> np.ndarray:
 def test_no_constant_policy_comes_near_the_heuristic_on_metro_qkd():
     params = load_params("metro_qkd")
     a = params.n_aggregators
-    keys = jax.random.split(jax.random.PRNGKey(0), 4)
+    keys = jax.random.split(jax.random.PRNGKey(0), 2)
     # every orchestrator level x channel x payload x key share; sensible test fraction, memory and throttle
     grid = itertools.product(range(len(params.episodes_levels)), range(len(params.model_qubits_levels)),
                              range(len(CHANNEL_MODES)), range(len(params.payload_bits_levels)),
