@@ -34,7 +34,7 @@ lock: $(STAMP)
 	{ head -2 $(LOCK); $(PY) -m pip freeze --exclude-editable; } > $(LOCK).new && mv $(LOCK).new $(LOCK)
 
 # The environment's tests on the lowest supported versions of its own dependencies (constraints-lowest.txt),
-# in a second virtualenv without extras; the circuit tests need PennyLane (the `agents` extra) and stay out.
+# in a second virtualenv without extras; tests/physics/test_circuits.py needs PennyLane (the `agents` extra) and stays out.
 LOW := .venv-lowest
 test-lowest:
 	test -x $(LOW)/bin/python || $(PYTHON) -m venv $(LOW) || python3 -m venv $(LOW)
@@ -42,7 +42,7 @@ test-lowest:
 	$(LOW)/bin/python -m pip install --quiet --no-deps -e .
 	$(LOW)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -p no:cacheprovider \
 		tests/test_pettingzoo_face.py tests/test_env_registry.py tests/env tests/physics \
-		--ignore tests/physics/test_circuits.py --ignore tests/physics/test_v1_physics.py
+		--ignore tests/physics/test_circuits.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -12,7 +12,6 @@ from numeric import finite_difference
 from scipy.stats import binom, poisson
 
 from qin_env import physics as ph
-from qin_env.physics.circuits import intercept_resend_pair_circuit
 from qin_env.sampling import binomial_approx, binomial_count, fidelity_estimate, poisson_count
 
 N_SIGMA = 4.5
@@ -151,6 +150,9 @@ def test_age_averaged_fidelity_series_for_short_slots_is_exact_in_float64():
 @pytest.mark.parametrize("f", [0.25, 0.5, 0.8, 0.97, 1.0])
 @pytest.mark.parametrize("tap", [1.0, 0.3])
 def test_intercept_resend_pair_fidelity_matches_the_measure_and_resend_circuit(f: float, tap: float):
+    pytest.importorskip("pennylane")  # the `agents` extra; the rest of this file needs the environment alone
+    from qin_env.physics.circuits import intercept_resend_pair_circuit
+
     assert intercept_resend_pair_circuit(f, tap) == pytest.approx(
         float(ph.intercept_resend_pair_fidelity(f, tap)), abs=EXACT)
 
