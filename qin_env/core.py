@@ -374,7 +374,7 @@ def _step(key: jax.Array, state: State, actions: dict[str, jax.Array], params: P
         fed = federated.federated_update(k_fed, state, act, budget, traffic, ent, payload, delivery, params)
         learners = learning.Learners(fed.test_accuracy[params.pu_parent], fed.test_accuracy, state.backdoor)
         model = Model(fed.weights, fed.global_weights, fed.eve_weights, fed.model_quality, fed.extraction_agreement)
-        held = jnp.full(params.n_aggregators, fed.model_quality)  # the return pays the global model's accuracy
+        held = fed.return_quality  # the global model's accuracy (a distilling student's own)
     else:
         learners = learning.surrogate_update(state.pu_quality, state.quality, state.backdoor, payload.episodes,
                                              budget.width, traffic.admitted_pu, delivery.value, delivery.poisoned,

@@ -9,6 +9,13 @@ first `features_per_qubit * q` features (capacity grows with the width). Local t
 `learning.local_steps` gradient steps per episode on the unit's shard, applied in closed form
 through the eigendecomposition of the shard's Hessian (exact for the quadratic loss, any number
 of steps at one cost). Everything heavy is computed here once, when `Params` are built.
+
+Distillation (Fig. 1 of the paper, `learning.distill_teacher` >= 0): the teacher's group is the
+federation; every other group is a student that keeps its own model and learns from its shard
+plus the scores of the global (teacher) model on a shared batch of `DISTILL_PROBE` unlabelled
+inputs, which the orchestrator sends down the student's link as the student's payload
+(`BITS_PER_OUTPUT` bits per score, one qubit per score when teleported). The student gains from
+them only when they arrive.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ N_CLASSES = 10
 MAX_FEATURES = 32  # PCA components of the feature map; the model adds a bias feature
 TEST_SHARE = 0.2
 PROBE_SIZE = 200  # test inputs on which Eve's copy and the global model are compared
+DISTILL_PROBE = 200  # unlabelled training inputs whose teacher scores a student distils from
+BITS_PER_OUTPUT = 16.0  # one class score at half precision (a dense vector needs no index)
 
 
 @functools.lru_cache(maxsize=4)
@@ -102,11 +111,39 @@ def build(config: Mapping[str, Any], n_pus: int, width_levels: tuple[int, ...]) 
             decay[li, p] = 1.0 - config["learning.local_lr"] * vals / vals[-1]
             w_star[li, p] = np.linalg.solve(hessian, xp.T @ yp / size) * mask[:, None]
     f32 = jnp.float32
-    return {
+    fl = {
         "eigvecs": jnp.asarray(eigvecs, f32), "decay": jnp.asarray(decay, f32), "w_star": jnp.asarray(w_star, f32),
         "shard_size": jnp.asarray(n, f32), "test_x": jnp.asarray(x_te), "test_y": jnp.asarray(y_te),
         "feature_mask": jnp.asarray(np.arange(d)[None, :] < np.asarray(dims)[:, None], f32).at[:, -1].set(1.0),
     }
+    if config["learning.distill_teacher"] >= 0:
+        fl |= distill_terms(x_tr, onehot, owner, n_pus, dims, int(config["learning.data_seed"]))
+    return fl
+
+
+def distill_terms(x_tr: np.ndarray, onehot: np.ndarray, owner: np.ndarray, n_pus: int, dims: tuple[int, ...],
+                  seed: int) -> dict[str, jax.Array]:
+    """A student's shard moments X'X/n and X'Y/n per width level and unit, and the shared probe inputs.
+
+    The distillation loss changes the Hessian with what arrives, so a student's closed form is
+    solved in the step from these (one 33 x 33 eigendecomposition per student unit).
+    """
+    d = MAX_FEATURES + 1
+    hess = np.zeros((len(dims), n_pus, d, d))
+    xty = np.zeros((len(dims), n_pus, d, N_CLASSES))
+    for li, dim in enumerate(dims):
+        mask = np.zeros(d)
+        mask[:dim] = 1.0
+        mask[-1] = 1.0
+        for p in range(n_pus):
+            xp = x_tr[owner == p].astype(np.float64) * mask
+            size = max(len(xp), 1)
+            hess[li, p] = xp.T @ xp / size
+            xty[li, p] = xp.T @ onehot[owner == p] / size
+    probe = np.random.default_rng(seed + 1).permutation(len(x_tr))[:DISTILL_PROBE]
+    f32 = jnp.float32
+    return {"shard_hess": jnp.asarray(hess, f32), "shard_xty": jnp.asarray(xty, f32),
+            "probe_x": jnp.asarray(x_tr[probe], f32)}
 
 
 def local_train(w0: jax.Array, steps: jax.Array, level: jax.Array, fl: Mapping[str, jax.Array]) -> jax.Array:
@@ -115,11 +152,38 @@ def local_train(w0: jax.Array, steps: jax.Array, level: jax.Array, fl: Mapping[s
     `level` [P] is the unit's width level: features it does not see keep their weights.
     """
     units = jnp.arange(w0.shape[0])
-    q, decay, w_star = fl["eigvecs"][level, units], fl["decay"][level, units], fl["w_star"][level, units]
+    return _descend(w0, steps, fl["feature_mask"][level], fl["eigvecs"][level, units], fl["decay"][level, units],
+                    fl["w_star"][level, units])
+
+
+def _descend(w0: jax.Array, steps: jax.Array, mask: jax.Array, q: jax.Array, decay: jax.Array,
+             w_star: jax.Array) -> jax.Array:
+    """`steps` [P] gradient steps from `w0` on quadratic losses of Hessians Q diag(.) Q' and minimisers `w_star`."""
     factor = jnp.power(jnp.maximum(decay, 0.0), steps[:, None])  # decay >= 0 when lr <= 1
-    mask = fl["feature_mask"][level][:, :, None]
+    mask = mask[:, :, None]
     gap = jnp.einsum("pji,pjc->pic", q, w0 * mask - w_star)
     return jnp.einsum("pij,pjc->pic", q, factor[:, :, None] * gap) + w_star + w0 * (1.0 - mask)
+
+
+def distill_train(w0: jax.Array, steps: jax.Array, level: jax.Array, units: jax.Array, targets: jax.Array,
+                  weight: jax.Array, count: jax.Array, fl: Mapping[str, jax.Array], lr: jax.Array,
+                  ridge: jax.Array) -> jax.Array:
+    """Weights [S, D, C] of student units after `steps` gradient steps on shard loss plus distillation loss.
+
+    The loss of unit `units[s]` is (1/2n)|XW - Y|^2 + (weight/2m)|X_p W - T|^2 + (ridge/2)|W|^2 over
+    its shard (X, Y) and the first `count` [S] probe inputs X_p with received scores `targets`
+    [S, M, C]; the step is lr / lambda_max of the Hessian, as in `local_train`.
+    """
+    mask = fl["feature_mask"][level]
+    probe = fl["probe_x"][None] * mask[:, None, :]
+    sel = (jnp.arange(probe.shape[1])[None, :] < count[:, None]).astype(probe.dtype)
+    scale = weight / jnp.maximum(count, 1.0)
+    hess = (fl["shard_hess"][level, units] + scale[:, None, None] * jnp.einsum("smd,sm,sme->sde", probe, sel, probe)
+            + ridge * jnp.eye(probe.shape[-1]))
+    rhs = fl["shard_xty"][level, units] + scale[:, None, None] * jnp.einsum("smd,sm,smc->sdc", probe, sel, targets)
+    vals, q = jnp.linalg.eigh(hess)
+    w_star = jnp.einsum("sij,sj,skj,skc->sic", q, 1.0 / vals, q, rhs)
+    return _descend(w0, steps, mask, q, 1.0 - lr * vals / vals[:, -1:], w_star)
 
 
 def fedavg(weights: jax.Array, updates: jax.Array, segment: jax.Array, n_segments: int) -> jax.Array:
@@ -170,6 +234,7 @@ class FedLearners(NamedTuple):
     test_accuracy: jax.Array  # [A] held-out accuracy of each group's model
     model_quality: jax.Array  # held-out accuracy of the global model
     extraction_agreement: jax.Array  # share of probe inputs where Eve's copy and the global model agree
+    return_quality: jax.Array  # [A] what the return pays: the global model's accuracy, a student's own
 
 
 def federated_update(key: jax.Array, state: Any, act: Actions, budget: Budget, traffic: Traffic, ent: Entanglement,
@@ -184,7 +249,9 @@ def federated_update(key: jax.Array, state: Any, act: Actions, budget: Budget, t
     `learning.poison_scale`; an arrived update longer than `learning.max_update_norm` is scaled
     down to it. The orchestrator adds `learning.aggregation_weight` times the
     data-weighted mean of the arrived updates to the global model and broadcasts it to the groups
-    whose update arrived; the others keep their own model. Late updates do not enter.
+    whose update arrived; the others keep their own model. Late updates do not enter. In a
+    distillation scenario the students stay out of the federation and train on what `_distilled`
+    says arrived of the teacher's scores.
     """
     lp, fl = params.learning, params.fl
     parent = params.pu_parent
@@ -194,6 +261,16 @@ def federated_update(key: jax.Array, state: Any, act: Actions, budget: Budget, t
     steps = payload.episodes * lp["local_steps"]
     data = fl["shard_size"] * jnp.minimum(1.0, traffic.admitted_pu / jnp.maximum(lp["data_need_bits"], 1.0))
     trained = local_train(w0[parent], steps[parent], level[parent], fl)
+    distill = params.distill_teacher >= 0
+    student = (np.arange(params.n_aggregators) != params.distill_teacher) & distill  # static
+    if distill:
+        targets, weight, count = _distilled(jax.random.fold_in(key, 1), state.global_weights, act, payload,
+                                            delivery, ent, params)
+        units = np.flatnonzero(np.repeat(student, params.n_pus // params.n_aggregators))
+        group = units // (params.n_pus // params.n_aggregators)
+        trained = trained.at[units].set(distill_train(
+            w0[group], steps[group], level[group], jnp.asarray(units), targets[group], weight[group], count[group],
+            fl, lp["local_lr"], lp["ridge"]))
     group_data = jax.ops.segment_sum(data, parent, num_segments=params.n_aggregators)
     averaged = fedavg(data, trained, parent, params.n_aggregators)
     local = jnp.where(((group_data > 0) & (payload.episodes > 0))[:, None, None], averaged, w0)
@@ -213,17 +290,47 @@ def federated_update(key: jax.Array, state: Any, act: Actions, budget: Budget, t
     # poisoned updates from growing the weights without limit, and rarely touches an honest one
     norm = jnp.sqrt(jnp.sum(received**2, axis=(1, 2)))
     received = received * jnp.minimum(1.0, lp["max_update_norm"] / jnp.maximum(norm, 1e-30))[:, None, None]
-    entered = (delivery.value > 0) | delivery.poisoned
+    entered = ((delivery.value > 0) | delivery.poisoned) & ~student
     weight = jnp.where(entered, jnp.maximum(group_data, 1e-6), 0.0)
     step = jnp.sum(weight[:, None, None] * received, 0) / jnp.maximum(jnp.sum(weight), 1e-30)
     global_weights = state.global_weights + lp["aggregation_weight"] * step
     weights = jnp.where(entered[:, None, None], global_weights[None], local)
     # Eve reads the plaintext updates on tapped links (the tapped share of each) and applies them as the server would
-    leaked = jnp.where(delivery.leaked_bits > 0, delivery.leaked_bits / jnp.maximum(payload.wire_bits, 1e-30), 0.0)
+    leaked = jnp.where((delivery.leaked_bits > 0) & ~student,
+                       delivery.leaked_bits / jnp.maximum(payload.wire_bits, 1e-30), 0.0)
     eve_step = jnp.sum((leaked * jnp.maximum(group_data, 1e-6))[:, None, None] * sent, 0) / jnp.maximum(
         jnp.sum(jnp.where(leaked > 0, jnp.maximum(group_data, 1e-6), 0.0)), 1e-30)
     eve_weights = state.eve_weights + lp["aggregation_weight"] * eve_step
     probe = fl["test_x"][:PROBE_SIZE]
     agreement = jnp.mean(predictions(eve_weights, probe) == predictions(global_weights, probe))
-    return FedLearners(weights, global_weights, eve_weights, accuracy(weights, fl), accuracy(global_weights, fl),
-                       agreement)
+    test_accuracy, model_quality = accuracy(weights, fl), accuracy(global_weights, fl)
+    return FedLearners(weights, global_weights, eve_weights, test_accuracy, model_quality, agreement,
+                       jnp.where(student, test_accuracy, model_quality))
+
+
+def _distilled(key: jax.Array, teacher: jax.Array, act: Actions, payload: Payload, delivery: Delivery,
+               ent: Entanglement, params: Params) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(scores [A, M, C], loss weight [A], probe count [A]) of the teacher's outputs as each link delivered them.
+
+    The payload level sets how many probe inputs' scores are sent (`BITS_PER_OUTPUT` bits, or one
+    teleported qubit, per score); the share that arrived (key or pair coverage, on time) weighs
+    the distillation loss, its expectation when each score arrives with that probability.
+    Teleported scores shrink by (4F-1)/3 with noise that keeps their second moment; a poisoned
+    delivery is Eve's targeted label flip (every probe input scored as the next class).
+    """
+    scores = params.fl["probe_x"] @ teacher
+    entries = jnp.where(payload.mode == TELEPORT, levels(params.payload_qubits_levels, act["payload"]),
+                        jnp.floor(levels(params.payload_bits_levels, act["payload"]) / BITS_PER_OUTPUT))
+    count = jnp.minimum(scores.shape[0], jnp.floor(entries / N_CLASSES))
+    teleport = payload.mode == TELEPORT
+    shrink = (4.0 * jnp.clip(ent.pool_fidelity, 0.25, 1.0) - 1.0) / 3.0
+    arrived = delivery.value / jnp.maximum(payload.information, 1e-30)
+    cover = jnp.clip(jnp.where(teleport, arrived / jnp.maximum(shrink, 1e-6), arrived), 0.0, 1.0)
+    rms = jnp.sqrt(jnp.mean(scores**2))
+    noise = jnp.sqrt(jnp.maximum(0.0, 1.0 - shrink**2)) * rms
+    gauss = jax.random.normal(key, (params.n_aggregators, *scores.shape))
+    received = jnp.where(teleport[:, None, None], shrink[:, None, None] * scores + noise[:, None, None] * gauss,
+                         scores[None])
+    received = jnp.where(delivery.poisoned[:, None, None], jnp.roll(scores, 1, axis=-1)[None], received)
+    weight = params.learning["distill_efficiency"] * jnp.where(delivery.poisoned, 1.0, cover)
+    return received, weight, count

@@ -116,7 +116,8 @@ SCHEMA: dict[str, Field] = {
                                "by this"),
     "learning.max_update_norm": F(10.0, "float", 1e-3, 1e6, "the orchestrator scales an arrived update longer "
                                   "than this (L2 norm of its weights) down to it"),
-    "learning.distill_efficiency": F(0.9, "float", 0.0, 1.0, "share of the teacher's quality a student can reach"),
+    "learning.distill_efficiency": F(0.9, "float", 0.0, 1.0, "surrogate: share of the teacher's quality a "
+                                     "student can reach; federated: weight of the distillation loss"),
     # [actions]
     "actions.episodes": F([0, 1, 2, 4, 8], "int_list", 0, 10_000, "training episodes per round", min_len=2),
     "actions.model_qubits": F([2, 4, 6], "int_list", 0, 1024, "computation qubits of a learner's model", min_len=1),
