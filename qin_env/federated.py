@@ -79,10 +79,10 @@ def feature_dims(width_levels: tuple[int, ...], per_qubit: int) -> tuple[int, ..
     return tuple(int(min(MAX_FEATURES, max(1, per_qubit * max(q, 1)))) for q in width_levels)
 
 
-def build(config: Mapping[str, Any], n_pus: int, width_levels: tuple[int, ...]) -> dict[str, jax.Array]:
+def build(config: Mapping[str, Any], n_pus: int, width_levels: tuple[int, ...]) -> dict[str, Any]:
     """The federated model's arrays for `Params.fl`: per width level and unit, the closed-form training terms.
 
-    For unit p at level l, with its shard's features X (masked to the level's features) and one-hot
+    For unit p at level l, with its shard's features X (the level's features and the bias) and one-hot
     labels Y, the ridge loss (1/2n)|XW - Y|^2 + (lam/2)|W|^2 has Hessian H = X'X/n + lam I and
     minimiser W* = H^-1 X'Y/n; a gradient step of size lr/lambda_max(H) from W leaves
     W* + Q diag(1 - lr lambda/lambda_max)^k Q' (W - W*) after k steps.
@@ -94,26 +94,27 @@ def build(config: Mapping[str, Any], n_pus: int, width_levels: tuple[int, ...]) 
     d = MAX_FEATURES + 1
     onehot = np.eye(N_CLASSES, dtype=np.float64)[y_tr]
     n = np.bincount(owner, minlength=n_pus).astype(np.float64)
-    eigvecs = np.zeros((len(dims), n_pus, d, d))
-    decay = np.zeros((len(dims), n_pus, d))
-    w_star = np.zeros((len(dims), n_pus, d, N_CLASSES))
-    for li, dim in enumerate(dims):
-        mask = np.zeros(d)
-        mask[:dim] = 1.0
-        mask[-1] = 1.0  # the bias is always there
+    n_agg = int(config["topology.n_aggregators"])
+    per_level = []
+    for dim in dims:
+        seen = np.r_[np.arange(dim), d - 1]  # the level's features and the bias, which is always there
+        q = np.zeros((n_pus, dim + 1, dim + 1))
+        decay = np.zeros((n_pus, dim + 1))
+        w_star = np.zeros((n_pus, dim + 1, N_CLASSES))
         for p in range(n_pus):
-            xp = x_tr[owner == p].astype(np.float64) * mask
-            yp = onehot[owner == p]
+            xp = x_tr[owner == p][:, seen].astype(np.float64)
             size = max(n[p], 1.0)
-            hessian = xp.T @ xp / size + lam * np.eye(d)
-            vals, vecs = np.linalg.eigh(hessian)
-            eigvecs[li, p] = vecs
-            decay[li, p] = 1.0 - config["learning.local_lr"] * vals / vals[-1]
-            w_star[li, p] = np.linalg.solve(hessian, xp.T @ yp / size) * mask[:, None]
+            hessian = xp.T @ xp / size + lam * np.eye(dim + 1)
+            vals, q[p] = np.linalg.eigh(hessian)
+            decay[p] = 1.0 - config["learning.local_lr"] * vals / vals[-1]
+            w_star[p] = np.linalg.solve(hessian, xp.T @ onehot[owner == p] / size)
+        by_group = [a.reshape(n_agg, n_pus // n_agg, *a.shape[1:]) for a in (q, decay, w_star)]
+        by_group.append(np.einsum("auki,aukc->auic", by_group[0], by_group[2]))  # Q'W*, the minimiser's coordinates
+        per_level.append(tuple(jnp.asarray(a, jnp.float32) for a in by_group))
     f32 = jnp.float32
     fl = {
-        "eigvecs": jnp.asarray(eigvecs, f32), "decay": jnp.asarray(decay, f32), "w_star": jnp.asarray(w_star, f32),
-        "shard_size": jnp.asarray(n, f32), "test_x": jnp.asarray(x_te), "test_y": jnp.asarray(y_te),
+        "levels": tuple(per_level), "shard_size": jnp.asarray(n, f32), "test_x": jnp.asarray(x_te),
+        "test_y": jnp.asarray(y_te),
         "feature_mask": jnp.asarray(np.arange(d)[None, :] < np.asarray(dims)[:, None], f32).at[:, -1].set(1.0),
     }
     if config["learning.distill_teacher"] >= 0:
@@ -146,14 +147,26 @@ def distill_terms(x_tr: np.ndarray, onehot: np.ndarray, owner: np.ndarray, n_pus
             "probe_x": jnp.asarray(x_tr[probe], f32)}
 
 
-def local_train(w0: jax.Array, steps: jax.Array, level: jax.Array, fl: Mapping[str, jax.Array]) -> jax.Array:
-    """Weights [P, D, C] after `steps` [P] gradient steps from `w0` [P, D, C] on each unit's shard.
+def local_average(w0: jax.Array, steps: jax.Array, level: jax.Array, share: jax.Array,
+                  fl: Mapping[str, Any]) -> jax.Array:
+    """FedAvg [A, D, C] of each group's units after `steps` [A] gradient steps from the group's model `w0` [A, D, C].
 
-    `level` [P] is the unit's width level: features it does not see keep their weights.
+    Unit u of group a trains on its shard at the group's width `level` [A] (features it does not
+    see keep their weights) and enters its group's mean with `share` [A, U] (a group's shares sum
+    to 1). Fused: W*_u + Q_u F^k Q_u'(W - W*_u) averaged is sum_u s_u W*_u + [Q_u] [s_u F^k Q_u'(W - W*_u)],
+    two matrix products per level over the whole batch under vmap, with no per-unit copies of
+    the weights; every level is computed and the group's selected (cheaper than gathering it).
     """
-    units = jnp.arange(w0.shape[0])
-    return _descend(w0, steps, fl["feature_mask"][level], fl["eigvecs"][level, units], fl["decay"][level, units],
-                    fl["w_star"][level, units])
+    out = w0
+    for li, (q, decay, w_star, w_star_coords) in enumerate(fl["levels"]):
+        dim = q.shape[-1] - 1
+        seen = jnp.concatenate([w0[:, :dim], w0[:, -1:]], axis=1)
+        factor = jnp.power(jnp.maximum(decay, 0.0), steps[:, None, None])  # decay >= 0 when lr <= 1
+        gap = (share[:, :, None] * factor)[..., None] * (jnp.einsum("auki,akc->auic", q, seen) - w_star_coords)
+        new = jnp.einsum("auik,aukc->aic", q, gap) + jnp.einsum("au,auic->aic", share, w_star)
+        full = jnp.concatenate([new[:, :dim], w0[:, dim:-1], new[:, -1:]], axis=1)
+        out = jnp.where((level == li)[:, None, None], full, out)
+    return out
 
 
 def _descend(w0: jax.Array, steps: jax.Array, mask: jax.Array, q: jax.Array, decay: jax.Array,
@@ -260,7 +273,9 @@ def federated_update(key: jax.Array, state: Any, act: Actions, budget: Budget, t
     level = jnp.argmin(jnp.abs(width_levels[None, :] - budget.width[:, None]), axis=1)
     steps = payload.episodes * lp["local_steps"]
     data = fl["shard_size"] * jnp.minimum(1.0, traffic.admitted_pu / jnp.maximum(lp["data_need_bits"], 1.0))
-    trained = local_train(w0[parent], steps[parent], level[parent], fl)
+    group_data = jax.ops.segment_sum(data, parent, num_segments=params.n_aggregators)
+    share = (data / jnp.maximum(group_data[parent], 1e-30)).reshape(params.n_aggregators, -1)
+    averaged = local_average(w0, steps, level, share, fl)
     distill = params.distill_teacher >= 0
     student = (np.arange(params.n_aggregators) != params.distill_teacher) & distill  # static
     if distill:
@@ -268,11 +283,10 @@ def federated_update(key: jax.Array, state: Any, act: Actions, budget: Budget, t
                                             delivery, ent, params)
         units = np.flatnonzero(np.repeat(student, params.n_pus // params.n_aggregators))
         group = units // (params.n_pus // params.n_aggregators)
-        trained = trained.at[units].set(distill_train(
-            w0[group], steps[group], level[group], jnp.asarray(units), targets[group], weight[group], count[group],
-            fl, lp["local_lr"], lp["ridge"]))
-    group_data = jax.ops.segment_sum(data, parent, num_segments=params.n_aggregators)
-    averaged = fedavg(data, trained, parent, params.n_aggregators)
+        trained = distill_train(w0[group], steps[group], level[group], jnp.asarray(units), targets[group],
+                                weight[group], count[group], fl, lp["local_lr"], lp["ridge"])
+        averaged = jnp.where(student[:, None, None], fedavg(data[units], trained, jnp.asarray(group),
+                                                            params.n_aggregators), averaged)
     local = jnp.where(((group_data > 0) & (payload.episodes > 0))[:, None, None], averaged, w0)
     delta = local - w0
     entries = jnp.where(payload.mode == TELEPORT, levels(params.payload_qubits_levels, act["payload"]),
@@ -301,9 +315,11 @@ def federated_update(key: jax.Array, state: Any, act: Actions, budget: Budget, t
     eve_step = jnp.sum((leaked * jnp.maximum(group_data, 1e-6))[:, None, None] * sent, 0) / jnp.maximum(
         jnp.sum(jnp.where(leaked > 0, jnp.maximum(group_data, 1e-6), 0.0)), 1e-30)
     eve_weights = state.eve_weights + lp["aggregation_weight"] * eve_step
-    probe = fl["test_x"][:PROBE_SIZE]
-    agreement = jnp.mean(predictions(eve_weights, probe) == predictions(global_weights, probe))
-    test_accuracy, model_quality = accuracy(weights, fl), accuracy(global_weights, fl)
+    # the groups' and the global model's test predictions in one product; Eve is compared on the first PROBE_SIZE
+    predicted = predictions(jnp.concatenate([weights, global_weights[None]]), fl["test_x"])
+    correct = jnp.mean(predicted == fl["test_y"], axis=-1)
+    test_accuracy, model_quality = correct[:-1], correct[-1]
+    agreement = jnp.mean(predictions(eve_weights, fl["test_x"][:PROBE_SIZE]) == predicted[-1, :PROBE_SIZE])
     return FedLearners(weights, global_weights, eve_weights, test_accuracy, model_quality, agreement,
                        jnp.where(student, test_accuracy, model_quality))
 

@@ -64,25 +64,38 @@ def test_fedavg_equals_a_numpy_weighted_mean():
 
 
 @pytest.mark.parametrize("level", [0, 2])
-def test_local_training_is_plain_gradient_descent_on_the_unit_shard(level):
+def test_local_training_is_plain_gradient_descent_on_each_unit_shard_then_fedavg(level):
     config = load_config("metro_fl")
     params = load_params("metro_fl")
     x, y, _, _ = federated.digits_features(0)
     owner = federated.dirichlet_shards(y, params.n_pus, config["learning.dirichlet_alpha"], 0)
     dims = federated.feature_dims(params.model_qubits_levels, config["learning.features_per_qubit"])
-    unit, steps = 4, 7
+    group, steps, per_group = 1, 7, params.n_pus // params.n_aggregators
     mask = (np.arange(federated.MAX_FEATURES + 1) < dims[level]) | (np.arange(federated.MAX_FEATURES + 1) == 32)
-    xp, yp = x[owner == unit].astype(np.float64) * mask, np.eye(10)[y[owner == unit]]
-    hessian = xp.T @ xp / len(xp) + config["learning.ridge"] * np.eye(len(mask))
-    lr = config["learning.local_lr"] / np.linalg.eigvalsh(hessian)[-1]
     w0 = np.random.default_rng(1).normal(size=(len(mask), 10)) * 0.1
-    w = w0.copy()
-    for _ in range(steps):  # gradient of (1/2n)|XW - Y|^2 + (lam/2)|W|^2 on the features the model sees
-        w[mask] -= lr * (hessian @ w - xp.T @ yp / len(xp))[mask]
-    p = params.n_pus
-    got = federated.local_train(jnp.asarray(np.broadcast_to(w0, (p, *w0.shape)), jnp.float32),
-                                jnp.full(p, steps, jnp.float32), jnp.full(p, level), params.fl)
-    np.testing.assert_allclose(np.asarray(got[unit]), w, rtol=2e-3, atol=2e-4)
+    want = []
+    for unit in range(group * per_group, (group + 1) * per_group):
+        xp, yp = x[owner == unit].astype(np.float64) * mask, np.eye(10)[y[owner == unit]]
+        hessian = xp.T @ xp / len(xp) + config["learning.ridge"] * np.eye(len(mask))
+        lr = config["learning.local_lr"] / np.linalg.eigvalsh(hessian)[-1]
+        w = w0.copy()
+        for _ in range(steps):  # gradient of (1/2n)|XW - Y|^2 + (lam/2)|W|^2 on the features the model sees
+            w[mask] -= lr * (hessian @ w - xp.T @ yp / len(xp))[mask]
+        want.append(w)
+    a = params.n_aggregators
+
+    def average(share):
+        shares = np.zeros((a, per_group), np.float32)
+        shares[group] = share
+        got = federated.local_average(jnp.asarray(np.broadcast_to(w0, (a, *w0.shape)), jnp.float32),
+                                      jnp.full(a, steps, jnp.float32), jnp.full(a, level), jnp.asarray(shares),
+                                      params.fl)
+        return np.asarray(got[group])
+
+    for u in range(per_group):  # a share of 1 on one unit: that unit's own training
+        np.testing.assert_allclose(average(np.eye(per_group)[u]), want[u], rtol=2e-3, atol=2e-4)
+    share = np.array([0.5, 0.3, 0.2])
+    np.testing.assert_allclose(average(share), np.tensordot(share, np.array(want), axes=1), rtol=2e-3, atol=2e-4)
 
 
 def test_a_full_participation_clean_run_reaches_085_test_accuracy():
