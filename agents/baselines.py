@@ -34,6 +34,7 @@ qin_env.bench.entries.convert_sb3 OLD NEW` converts a file you trust without unp
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -44,13 +45,15 @@ import jax
 import numpy as np
 
 from qin_env.agents.checkpoint import check_expected, load_checkpoint, save_checkpoint
-from qin_env.params import DEFAULT_SCENARIO, Params, config_hash, load_config, params_from_config
-from qin_env.policies import heuristic_policy, random_policy
+from qin_env.params import DEFAULT_SCENARIO, Params, config_hash, load_config, params_from_config, scenario_dir
+from qin_env.policies import constant_policy, heuristic_policy, noop_policy, random_policy
+from qin_env.version import ENV_VERSION
 
 Policy = Callable[[jax.Array, dict[str, jax.Array], Params], dict[str, jax.Array]]
 
-__all__ = ["ACTIVATIONS", "HYPERPARAMETERS", "POLICIES", "SB3_FORMAT", "HeuristicAgent", "PolicyAgent", "RandomAgent",
-           "SB3PPOAgent", "load_policy_weights", "policy_kwargs_from_json"]
+__all__ = ["ACTIVATIONS", "HYPERPARAMETERS", "POLICIES", "SB3_FORMAT", "BestConstantAgent", "HeuristicAgent",
+           "NoopAgent", "PolicyAgent", "RandomAgent", "SB3PPOAgent", "best_constants_path", "load_policy_weights",
+           "pinned_constant", "policy_kwargs_from_json"]
 
 
 def _no_checkpoint(name: str, checkpoint: str | os.PathLike | None) -> None:
@@ -92,6 +95,54 @@ class HeuristicAgent(PolicyAgent):
                  checkpoint: str | os.PathLike | None = None) -> None:
         _no_checkpoint("heuristic", checkpoint)
         super().__init__("heuristic", heuristic_policy, params_from_config(load_config(scenario, overrides)))
+
+
+class NoopAgent(PolicyAgent):
+    """The team that trains and sends nothing (`qin_env.policies.noop_policy`): a benchmark's floor."""
+
+    def __init__(self, scenario: str = DEFAULT_SCENARIO, overrides: Mapping[str, Any] | None = None,
+                 checkpoint: str | os.PathLike | None = None) -> None:
+        _no_checkpoint("noop", checkpoint)
+        super().__init__("noop", noop_policy, params_from_config(load_config(scenario, overrides)))
+
+
+def best_constants_path() -> Path:
+    """The shipped scenarios' pinned best constants (`python -m qin_env.bench.best_constant --write` makes them)."""
+    return scenario_dir() / "best_constants.json"
+
+
+def pinned_constant(scenario: str, scenario_hash: str, path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The pinned best-constant record of `scenario` at config hash `scenario_hash`; LookupError naming the fix."""
+    path = Path(path) if path is not None else best_constants_path()
+    remake = f"python -m qin_env.bench.best_constant --scenarios {scenario} --write"
+    table = json.loads(path.read_text()) if path.is_file() else {}
+    entry = table.get("scenarios", {}).get(scenario)
+    if entry is None:
+        raise LookupError(f"no best constant pinned for {scenario!r} in {path} (search and pin it: {remake})")
+    if entry.get("config_hash") != scenario_hash or entry.get("env_version") != ENV_VERSION:
+        raise LookupError(f"the best constant pinned for {scenario!r} in {path} was searched for config hash "
+                          f"{entry.get('config_hash')} (environment version {entry.get('env_version')}), not this "
+                          f"{scenario_hash} (version {ENV_VERSION}): search it again with {remake}")
+    return entry
+
+
+class BestConstantAgent(PolicyAgent):
+    """The scenario's pinned best constant joint action (`qin_env.bench.best_constant`), the bar a policy must clear."""
+
+    def __init__(self, scenario: str = DEFAULT_SCENARIO, overrides: Mapping[str, Any] | None = None,
+                 checkpoint: str | os.PathLike | None = None) -> None:
+        _no_checkpoint("best-constant", checkpoint)
+        config = load_config(scenario, overrides)
+        params = params_from_config(config)
+        entry = pinned_constant(params.scenario, config_hash(config))
+        self.levels = np.asarray(entry["levels"], np.int32)
+        super().__init__("best-constant", constant_policy(self.levels, params), params)
+
+    def reset(self, params: Params) -> None:
+        """Its constant belongs to one scenario: another one is refused."""
+        if params.scenario != self.params.scenario or params.n_aggregators != self.params.n_aggregators:
+            raise ValueError(f"best-constant was pinned for {self.params.scenario!r}, not {params.scenario!r}")
+        self.params = params
 
 
 SB3_FORMAT = 2  # 2: policy weights as arrays, architecture as JSON; 1 (SB3's pickled zip) is refused

@@ -228,6 +228,10 @@ def _ppo_factory(network: str) -> Factory:
 register("random", "qin_env.agents.baselines:RandomAgent", description="Uniform random action for every agent.")
 register("heuristic", "qin_env.agents.baselines:HeuristicAgent",
          description="Rule-based team: fewer episodes near the SLO, protection when the QBER rises.")
+register("noop", "qin_env.agents.baselines:NoopAgent",
+         description="Reference floor: no training, no sending, no key, memory or throttling.")
+register("best-constant", "qin_env.agents.baselines:BestConstantAgent",
+         description="Reference bar: the scenario's pinned best per-aggregator constant joint action.")
 register("sb3-ppo", "qin_env.agents.baselines:SB3PPOAgent",
          description="stable-baselines3 PPO orchestrator (MlpPolicy) through qin/Orchestrator-v1; heuristic team.")
 register("vqc-ppo", _ppo_factory("vqc"),

@@ -1,4 +1,4 @@
-"""Fixed policies that live with the environment: random and the rule-based heuristic.
+"""Fixed policies that live with the environment: random, the rule-based heuristic, noop and constants.
 
 They are pure functions `(key, obs_dict, params) -> action_dict`, jit-able, so the Gymnasium
 faces can play the agents a user does not control. `agents/` wraps them for its registry.
@@ -13,7 +13,9 @@ import jax
 import jax.numpy as jnp
 
 from qin_env.core import (
+    AGGREGATOR_COMPONENTS,
     AGGREGATOR_FIELDS,
+    ORCHESTRATOR_COMPONENTS,
     ORCHESTRATOR_FIELDS,
     PQC,
     QKD,
@@ -103,8 +105,63 @@ def heuristic_policy(key: jax.Array, obs: dict[str, jax.Array], params: Params) 
     for i in range(a):
         out[f"aggregator_{i}"] = _heuristic_aggregator(obs[f"aggregator_{i}"], params)
     if "eve" in agent_names(params):
-        out["eve"] = jnp.array([1, 1], jnp.int32)  # a fixed eve: taps link 0 at the middle level
+        out["eve"] = jnp.array(FIXED_EVE, jnp.int32)
     return out
 
 
-POLICIES = {"random": random_policy, "heuristic": heuristic_policy}
+FIXED_EVE = (1, 1)  # the reference policies' eve, where eve is an agent: taps link 0 at the middle level
+
+
+def _projected(want: jax.Array, mask: jax.Array, nvec: tuple[int, ...]) -> jax.Array:
+    """Each component's largest allowed level at or below `want` [n] under the flat `mask` [..., sum(nvec)]."""
+    picks = []
+    for j, (lo, hi) in enumerate(itertools.pairwise([0, *itertools.accumulate(nvec)])):
+        allowed = mask[..., lo:hi] & (jnp.arange(hi - lo) <= want[j])
+        picks.append(jnp.max(jnp.where(allowed, jnp.arange(hi - lo), 0), axis=-1))
+    return jnp.stack(picks, axis=-1).astype(jnp.int32)
+
+
+def constant_policy(levels: jax.Array, params: Params):
+    """The policy that plays one joint action every slot, each component projected onto the action masks.
+
+    `levels` [A, 8] are each aggregator's levels in `CONSTANT_FIELDS` order (its orchestrator pair,
+    then its own components). A level the mask forbids becomes the largest allowed one below it
+    (memory beside the width in use, a classical node's width and channel), so the policy is legal
+    in every slot; where eve is an agent it plays `FIXED_EVE`, as the heuristic's team does.
+    """
+    table = jnp.asarray(levels, jnp.int32).reshape(params.n_aggregators, len(CONSTANT_FIELDS))
+    n_orch = len(ORCHESTRATOR_COMPONENTS)
+
+    def policy(key: jax.Array, obs: dict[str, jax.Array], p: Params) -> dict[str, jax.Array]:
+        del key
+        masks = action_masks_from_obs(obs, p)
+        out = {"orchestrator": _projected(table[:, :n_orch].reshape(-1), masks["orchestrator"],
+                                          action_nvec(p, "orchestrator"))}
+        for i in range(p.n_aggregators):
+            name = f"aggregator_{i}"
+            out[name] = _projected(table[i, n_orch:], masks[name], action_nvec(p, name))
+        if "eve" in agent_names(p):
+            out["eve"] = jnp.array(FIXED_EVE, jnp.int32)
+        return out
+
+    return policy
+
+
+CONSTANT_FIELDS = ORCHESTRATOR_COMPONENTS + AGGREGATOR_COMPONENTS  # one aggregator's share of a joint action
+
+
+def noop_levels(params: Params) -> jax.Array:
+    """Levels [A, 8] of the team that trains nothing and sends nothing: every component's level 0."""
+    return jnp.zeros((params.n_aggregators, len(CONSTANT_FIELDS)), jnp.int32)
+
+
+def noop_policy(key: jax.Array, obs: dict[str, jax.Array], params: Params) -> dict[str, jax.Array]:
+    """No training, no sending, no key, no memory, no throttling: the floor a benchmark's scale starts from.
+
+    Episodes level 0 is no round (`actions.episodes` starts at 0 in every shipped scenario), so no
+    update is trained or sent and no channel is used for one.
+    """
+    return constant_policy(noop_levels(params), params)(key, obs, params)
+
+
+POLICIES = {"random": random_policy, "heuristic": heuristic_policy, "noop": noop_policy}

@@ -49,7 +49,7 @@ def test_a_user_folder_named_agents_does_not_shadow_the_registry(tmp_path):
 def test_shipped_scenarios_are_package_data_of_the_namespace():
     from qin_env.params import list_scenarios, scenario_dir
 
-    assert (scenario_dir() / "references.json").is_file()
+    assert (scenario_dir() / "references.json").is_file() and (scenario_dir() / "best_constants.json").is_file()
     assert "metro_qkd" in list_scenarios()
 
 

@@ -20,10 +20,12 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+from qin_env.agents.baselines import pinned_constant
 from qin_env.agents.checkpoint import FINAL_CHECKPOINT, EnvVersionError, load_metadata
 
 ENTRIES_DIR = Path(__file__).resolve().parent.parent / "entries"
 TRAINED_AGENTS = ("vqc-ppo", "mlp-ppo", "sb3-ppo")
+CONSTANT_AGENT = "best-constant"  # plays the scenarios with a pinned constant (scenarios/best_constants.json)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,6 +143,11 @@ def _fits(path: Path, scenario: str, scenario_hash: str) -> Placement:
 def place(spec: AgentSpec, scenario: str, scenario_hash: str, entries_dir: Path = ENTRIES_DIR) -> Placement:
     """The checkpoint `spec` plays `scenario` (config hash `scenario_hash`) with, or why it does not enter it."""
     if spec.checkpoint is None:
+        if spec.agent == CONSTANT_AGENT:
+            try:
+                pinned_constant(scenario, scenario_hash)
+            except LookupError as missing:
+                return Placement(not_entered=str(missing))
         if spec.agent not in TRAINED_AGENTS:
             return Placement()
         pinned = entries_dir / spec.agent / f"{scenario}.qinckpt"

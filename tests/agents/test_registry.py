@@ -74,7 +74,7 @@ def assert_valid_joint_action(env, actions):
 
 
 @pytest.mark.parametrize("scenario", ["metro_qkd", "adversarial_eve"])
-@pytest.mark.parametrize("name", ["random", "heuristic", "sb3-ppo"])
+@pytest.mark.parametrize("name", ["random", "heuristic", "noop", "best-constant", "sb3-ppo"])
 def test_baseline_acts_validly_for_every_agent_of_the_pettingzoo_face(name, scenario):
     env, obs = pettingzoo_obs(scenario)
     agent = agents.make(name, scenario=scenario)
@@ -106,7 +106,7 @@ def test_fixed_baseline_reset_switches_scenario():
 
 def test_list_agents_describes_every_builtin():
     listed = agents.list_agents()
-    assert {"random", "heuristic", "sb3-ppo", "vqc-ppo", "mlp-ppo"} <= set(listed)
+    assert {"random", "heuristic", "noop", "best-constant", "sb3-ppo", "vqc-ppo", "mlp-ppo"} <= set(listed)
     assert all(isinstance(d, str) and d and "\n" not in d for d in listed.values())
 
 

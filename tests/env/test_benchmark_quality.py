@@ -1,4 +1,11 @@
-"""The default scenario rewards adaptive behaviour: random < best constant policy < heuristic."""
+"""On the default scenario the heuristic beats random and every constant of a uniform sensible grid.
+
+The grid is uniform over aggregators (test fraction, memory and throttle held at sensible
+levels), so this is a floor on what adaptive play is worth, not the benchmark's headroom: the
+per-aggregator coordinate search of `qin_env.bench.best_constant` finds a constant above the
+heuristic on metro_qkd (125.5 against 108.0 on 64 unseen episodes, version 1), which the
+benchmark-calibration issue is to close.
+"""
 
 import itertools
 
@@ -19,7 +26,7 @@ def aggregator_action(**components: int) -> np.ndarray:
     return np.asarray([components[name] for name in core.AGGREGATOR_COMPONENTS], np.int32)
 
 
-def test_no_constant_policy_comes_near_the_heuristic_on_metro_qkd():
+def test_no_constant_of_the_uniform_grid_comes_near_the_heuristic_on_metro_qkd():
     params = load_params("metro_qkd")
     a = params.n_aggregators
     keys = jax.random.split(jax.random.PRNGKey(0), 2)
