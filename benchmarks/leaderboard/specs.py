@@ -20,7 +20,6 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from qin_env.agents.baselines import pinned_constant
 from qin_env.agents.checkpoint import FINAL_CHECKPOINT, EnvVersionError, load_metadata
 
 ENTRIES_DIR = Path(__file__).resolve().parent.parent / "entries"
@@ -144,6 +143,8 @@ def place(spec: AgentSpec, scenario: str, scenario_hash: str, entries_dir: Path 
     """The checkpoint `spec` plays `scenario` (config hash `scenario_hash`) with, or why it does not enter it."""
     if spec.checkpoint is None:
         if spec.agent == CONSTANT_AGENT:
+            from qin_env.agents.baselines import pinned_constant  # the agents' module: not loaded for --help
+
             try:
                 pinned_constant(scenario, scenario_hash)
             except LookupError as missing:
