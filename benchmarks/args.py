@@ -164,6 +164,17 @@ def output_file(flag: str) -> Callable[[str], Path]:
     return parse
 
 
+def input_file(flag: str) -> Callable[[str], Path]:
+    """argparse type: a file that must exist."""
+    def parse(text: str) -> Path:
+        path = Path(text)
+        if not path.is_file():
+            raise argparse.ArgumentTypeError(f"{flag} {path}: no such file")
+        return path
+
+    return parse
+
+
 def scenario_arg(text: str) -> str:
     """argparse type of --scenario: a scenario name or a .toml path, else an error listing the names."""
     from qin_env.params import list_scenarios

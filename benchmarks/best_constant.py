@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -38,8 +39,8 @@ import numpy as np
 
 from qin_env import list_scenarios
 from qin_env.agents.baselines import best_constants_path
-from qin_env.bench.args import HelpFormatter, add_json, int_range
-from qin_env.bench.io import publish, write_json
+from qin_env.bench.args import HelpFormatter, add_json, input_file, int_range, output_file
+from qin_env.bench.io import publish, save_figure, write_json
 from qin_env.core import action_nvec
 from qin_env.params import Params, config_hash, load_config, params_from_config
 from qin_env.policies import CONSTANT_FIELDS, POLICIES, constant_policy, noop_levels
@@ -154,6 +155,31 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def plot(rows: Sequence[dict[str, Any]], out: str | os.PathLike) -> Path:
+    """Each scenario's returns of noop, random, the heuristic and the best constant, scaled so noop is 0 and it is 1."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = ("noop", "random", "heuristic", "best_constant")
+    fig, ax = plt.subplots(figsize=(9, 4), dpi=120)
+    x = np.arange(len(rows))
+    for j, name in enumerate(names):
+        scaled = [(r[name] - r["noop"]) / (r["best_constant"] - r["noop"]) for r in rows]
+        ax.bar(x + (j - 1.5) * 0.2, scaled, 0.2, label=name.replace("_", " "))
+    ax.axhline(1.0, color="0.3", lw=0.8, ls="--")
+    ax.set_xticks(x, [r["scenario"] for r in rows], rotation=35, ha="right", fontsize=8)
+    ax.set_ylabel("(R - R_noop) / (R_best_constant - R_noop)")
+    ax.set_title(f"Headroom: a constant against the rule ({rows[0]['check_episodes']} unseen episodes each)")
+    ax.legend(fontsize=8, ncol=4, loc="lower right")
+    ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    path = save_figure(fig, out)
+    plt.close(fig)
+    return path
+
+
 def _progress(total: int, scenario: str, enabled: bool):
     from tqdm.auto import tqdm
 
@@ -173,13 +199,22 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--write", action="store_true", help=f"pin the constants found in {best_constants_path()}")
     add_json(parser, "write the table's rows here, atomically")
+    parser.add_argument("--plot", type=output_file("--plot"), default=None, metavar="FILE",
+                        help="bar chart of the scaled returns (default: none)")
+    parser.add_argument("--from-json", type=input_file("--from-json"), default=None, metavar="FILE",
+                        help="plot and tabulate the rows of an earlier --json instead of searching")
     args = parser.parse_args(argv)
     known = list_scenarios()
     names = list(known) if args.scenarios is None else [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = [s for s in names if s not in known]
     if unknown or not names:
         parser.error(f"--scenarios: unknown {unknown or names}; allowed: {', '.join(known)}")
-    rows = [headroom(s, args.episodes, args.check_episodes, args.sweeps, not args.no_progress) for s in names]
+    if args.from_json is not None:
+        rows = [r for r in json.loads(Path(args.from_json).read_text())["rows"] if r["scenario"] in names]
+    else:
+        rows = [headroom(s, args.episodes, args.check_episodes, args.sweeps, not args.no_progress) for s in names]
+    if args.plot is not None and rows:
+        print(f"plot: {plot(rows, args.plot)}")
     if args.write:
         print(f"pinned in {pin(rows)}")
     return publish({"rows": rows}, markdown(rows), args.json)

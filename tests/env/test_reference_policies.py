@@ -71,3 +71,15 @@ def test_the_best_constant_agent_plays_its_pin_and_sits_out_scenarios_without_on
     assert place(spec, "metro_qkd", config_hash(load_config("metro_qkd"))).not_entered is None
     stale = place(spec, "metro_qkd", "0" * 16).not_entered  # the scenario as it is no longer
     assert "search it again with python -m qin_env.bench.best_constant --scenarios metro_qkd --write" in stale
+
+
+def test_the_headroom_table_and_plot_redraw_from_an_earlier_json(tmp_path, capsys):
+    rows = [{"scenario": "metro_qkd", "noop": -1.0, "random": 0.5, "heuristic": 2.0, "best_constant": 3.0,
+             "heuristic_gain_over_span": -0.25, "check_episodes": 4}]
+    source = tmp_path / "rows.json"
+    source.write_text(json.dumps({"rows": rows}))
+    best_constant.main(["--from-json", str(source), "--plot", str(tmp_path / "h.png"), "--scenarios", "metro_qkd"])
+    assert "| metro_qkd | -1.00 | 0.50 | 2.00 | 3.00 | -0.250 |" in capsys.readouterr().out
+    assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(SystemExit):
+        best_constant.main(["--from-json", str(tmp_path / "missing.json")])
