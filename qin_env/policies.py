@@ -110,6 +110,7 @@ def heuristic_policy(key: jax.Array, obs: dict[str, jax.Array], params: Params) 
 
 
 FIXED_EVE = (1, 1)  # the reference policies' eve, where eve is an agent: taps link 0 at the middle level
+CONSTANT_FIELDS = ORCHESTRATOR_COMPONENTS + AGGREGATOR_COMPONENTS  # one aggregator's share of a joint action
 
 
 def _projected(want: jax.Array, mask: jax.Array, nvec: tuple[int, ...]) -> jax.Array:
@@ -145,9 +146,6 @@ def constant_policy(levels: jax.Array, params: Params):
         return out
 
     return policy
-
-
-CONSTANT_FIELDS = ORCHESTRATOR_COMPONENTS + AGGREGATOR_COMPONENTS  # one aggregator's share of a joint action
 
 
 def noop_levels(params: Params) -> jax.Array:
