@@ -25,8 +25,11 @@ from qin_env.core import (
     agent_names,
 )
 from qin_env.params import Params
+from qin_env.rollout import Policy
 
 _F = {name: i for i, name in enumerate(AGGREGATOR_FIELDS)}
+FIXED_EVE = (1, 1)  # the reference policies' eve, where eve is an agent: taps link 0 at the middle level
+CONSTANT_FIELDS = ORCHESTRATOR_COMPONENTS + AGGREGATOR_COMPONENTS  # one aggregator's share of a joint action
 
 
 def heuristic_width_level(params: Params) -> int:
@@ -109,10 +112,6 @@ def heuristic_policy(key: jax.Array, obs: dict[str, jax.Array], params: Params) 
     return out
 
 
-FIXED_EVE = (1, 1)  # the reference policies' eve, where eve is an agent: taps link 0 at the middle level
-CONSTANT_FIELDS = ORCHESTRATOR_COMPONENTS + AGGREGATOR_COMPONENTS  # one aggregator's share of a joint action
-
-
 def _projected(want: jax.Array, mask: jax.Array, nvec: tuple[int, ...]) -> jax.Array:
     """Each component's largest allowed level at or below `want` [n] under the flat `mask` [..., sum(nvec)]."""
     picks = []
@@ -122,7 +121,7 @@ def _projected(want: jax.Array, mask: jax.Array, nvec: tuple[int, ...]) -> jax.A
     return jnp.stack(picks, axis=-1).astype(jnp.int32)
 
 
-def constant_policy(levels: jax.Array, params: Params):
+def constant_policy(levels: jax.Array, params: Params) -> Policy:
     """The policy that plays one joint action every slot, each component projected onto the action masks.
 
     `levels` [A, 8] are each aggregator's levels in `CONSTANT_FIELDS` order (its orchestrator pair,
