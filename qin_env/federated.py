@@ -169,15 +169,6 @@ def local_average(w0: jax.Array, steps: jax.Array, level: jax.Array, share: jax.
     return out
 
 
-def _descend(w0: jax.Array, steps: jax.Array, mask: jax.Array, q: jax.Array, decay: jax.Array,
-             w_star: jax.Array) -> jax.Array:
-    """`steps` [P] gradient steps from `w0` on quadratic losses of Hessians Q diag(.) Q' and minimisers `w_star`."""
-    factor = jnp.power(jnp.maximum(decay, 0.0), steps[:, None])  # decay >= 0 when lr <= 1
-    mask = mask[:, :, None]
-    gap = jnp.einsum("pji,pjc->pic", q, w0 * mask - w_star)
-    return jnp.einsum("pij,pjc->pic", q, factor[:, :, None] * gap) + w_star + w0 * (1.0 - mask)
-
-
 def distill_train(w0: jax.Array, steps: jax.Array, level: jax.Array, units: jax.Array, targets: jax.Array,
                   weight: jax.Array, count: jax.Array, fl: Mapping[str, jax.Array], lr: jax.Array,
                   ridge: jax.Array) -> jax.Array:
@@ -185,7 +176,8 @@ def distill_train(w0: jax.Array, steps: jax.Array, level: jax.Array, units: jax.
 
     The loss of unit `units[s]` is (1/2n)|XW - Y|^2 + (weight/2m)|X_p W - T|^2 + (ridge/2)|W|^2 over
     its shard (X, Y) and the first `count` [S] probe inputs X_p with received scores `targets`
-    [S, M, C]; the step is lr / lambda_max of the Hessian, as in `local_train`.
+    [S, M, C]; the step is lr / lambda_max of the Hessian, as in `local_average`. Features the
+    unit's width does not see keep their weights.
     """
     mask = fl["feature_mask"][level]
     probe = fl["probe_x"][None] * mask[:, None, :]
@@ -196,7 +188,10 @@ def distill_train(w0: jax.Array, steps: jax.Array, level: jax.Array, units: jax.
     rhs = fl["shard_xty"][level, units] + scale[:, None, None] * jnp.einsum("smd,sm,smc->sdc", probe, sel, targets)
     vals, q = jnp.linalg.eigh(hess)
     w_star = jnp.einsum("sij,sj,skj,skc->sic", q, 1.0 / vals, q, rhs)
-    return _descend(w0, steps, mask, q, 1.0 - lr * vals / vals[:, -1:], w_star)
+    factor = jnp.power(jnp.maximum(1.0 - lr * vals / vals[:, -1:], 0.0), steps[:, None])  # >= 0 when lr <= 1
+    mask = mask[:, :, None]
+    gap = jnp.einsum("pji,pjc->pic", q, w0 * mask - w_star)
+    return jnp.einsum("pij,pjc->pic", q, factor[:, :, None] * gap) + w_star + w0 * (1.0 - mask)
 
 
 def fedavg(weights: jax.Array, updates: jax.Array, segment: jax.Array, n_segments: int) -> jax.Array:
