@@ -46,14 +46,14 @@ import numpy as np
 
 from qin_env.agents.checkpoint import check_expected, load_checkpoint, save_checkpoint
 from qin_env.params import DEFAULT_SCENARIO, Params, config_hash, load_config, params_from_config, scenario_dir
-from qin_env.policies import constant_policy, heuristic_policy, noop_policy, random_policy
+from qin_env.policies import constant_policy, heuristic_policy, noop_policy, oracle_policy, random_policy
 from qin_env.version import ENV_VERSION
 
 Policy = Callable[[jax.Array, dict[str, jax.Array], Params], dict[str, jax.Array]]
 
 __all__ = ["ACTIVATIONS", "HYPERPARAMETERS", "POLICIES", "SB3_FORMAT", "BestConstantAgent", "HeuristicAgent",
-           "NoopAgent", "PolicyAgent", "RandomAgent", "SB3PPOAgent", "best_constants_path", "load_policy_weights",
-           "pinned_constant", "policy_kwargs_from_json"]
+           "NoopAgent", "OracleAgent", "PolicyAgent", "RandomAgent", "SB3PPOAgent", "best_constants_path",
+           "load_policy_weights", "pinned_constant", "pinned_oracle", "policy_kwargs_from_json"]
 
 
 def _no_checkpoint(name: str, checkpoint: str | os.PathLike | None) -> None:
@@ -143,6 +143,42 @@ class BestConstantAgent(PolicyAgent):
         if params.scenario != self.params.scenario or params.n_aggregators != self.params.n_aggregators:
             raise ValueError(f"best-constant was pinned for {self.params.scenario!r}, not {params.scenario!r}")
         self.params = params
+
+
+def pinned_oracle(scenario: str, scenario_hash: str, path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The pinned oracle of `scenario` (beside its best constant, same freshness rules); LookupError naming the fix."""
+    entry = pinned_constant(scenario, scenario_hash, path)
+    if "oracle" not in entry:
+        raise LookupError(f"no oracle pinned for {scenario!r} beside its best constant (search and pin it: "
+                          f"python -m qin_env.bench.best_constant --scenarios {scenario} --oracle --write)")
+    return entry["oracle"]
+
+
+class OracleAgent(PolicyAgent):
+    """The scenario's pinned oracle: a constant per hidden regime (Eve's taps, surges), read from the hidden state.
+
+    It is privileged (`qin_env.rollout.act` hands it `core.privileged_view`), so it plays only
+    through `qin_env.rollout`'s episodes (evaluation, the leaderboard), never from observations alone.
+    """
+
+    def __init__(self, scenario: str = DEFAULT_SCENARIO, overrides: Mapping[str, Any] | None = None,
+                 checkpoint: str | os.PathLike | None = None) -> None:
+        _no_checkpoint("oracle", checkpoint)
+        config = load_config(scenario, overrides)
+        params = params_from_config(config)
+        self.levels = np.asarray(pinned_oracle(params.scenario, config_hash(config))["levels"], np.int32)
+        super().__init__("oracle", oracle_policy(self.levels, params), params)
+
+    def reset(self, params: Params) -> None:
+        """Its table belongs to one scenario: another one is refused."""
+        if params.scenario != self.params.scenario or params.n_aggregators != self.params.n_aggregators:
+            raise ValueError(f"oracle was pinned for {self.params.scenario!r}, not {params.scenario!r}")
+        self.params = params
+
+    def act(self, key: jax.Array, obs: Mapping[str, np.ndarray | jax.Array]) -> dict[str, np.ndarray]:
+        """Refused: observations alone do not hold the hidden state it reads."""
+        raise TypeError("the oracle reads the hidden state (core.privileged_view), which observations do not hold: "
+                        "play it through qin_env.rollout (its policy_fn), as evaluation and the leaderboard do")
 
 
 SB3_FORMAT = 2  # 2: policy weights as arrays, architecture as JSON; 1 (SB3's pickled zip) is refused

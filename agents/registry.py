@@ -232,6 +232,8 @@ register("noop", "qin_env.agents.baselines:NoopAgent",
          description="Reference floor: no training, no sending, no key, memory or throttling.")
 register("best-constant", "qin_env.agents.baselines:BestConstantAgent",
          description="Reference bar: the scenario's pinned best per-aggregator constant joint action.")
+register("oracle", "qin_env.agents.baselines:OracleAgent",
+         description="Reference ceiling: reads Eve's taps and the surges (hidden), plays a pinned constant for each.")
 register("sb3-ppo", "qin_env.agents.baselines:SB3PPOAgent",
          description="stable-baselines3 PPO orchestrator (MlpPolicy) through qin/Orchestrator-v1; heuristic team.")
 register("vqc-ppo", _ppo_factory("vqc"),

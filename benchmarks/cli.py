@@ -82,7 +82,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     try:
         agent = agents.make(args.agent, scenario=args.scenario, overrides=overrides, checkpoint=checkpoint)
         result = evaluate_agent(agent, args.scenario, overrides, args.episodes, args.seed)
-    except ValueError as err:
+    except (ValueError, LookupError) as err:  # LookupError: a reference agent's pin is missing or stale
         raise SystemExit(f"{args.prog}: {err}") from None
     result["checkpoint"] = args.checkpoint
     result["overrides"] = overrides

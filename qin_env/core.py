@@ -251,6 +251,19 @@ def observations(state: State, params: Params) -> dict[str, jax.Array]:
     return {k: v.astype(jnp.float32) for k, v in obs.items()}
 
 
+HIDDEN_FIELDS = ("tap", "surge", "pair_fidelity", "backdoor")  # what `privileged_view` reveals, each [A]
+
+
+def privileged_view(state: State, params: Params) -> dict[str, jax.Array]:
+    """The hidden state an oracle reads and no observation shows: taps, surges, true pair fidelities, backdoors.
+
+    The one privileged reader of the core, for the `oracle` reference policy (`qin_env.policies`):
+    a benchmark's ceiling is what a policy that knows them achieves. Each field is float32 [A].
+    """
+    del params
+    return {name: jnp.asarray(getattr(state, name), jnp.float32) for name in HIDDEN_FIELDS}
+
+
 def action_masks(model_qubits: Any, params: Params, xp: Any = jnp) -> dict[str, Any]:
     """Every agent's flat bool action mask [..., sum(nvec)] from the computation qubits in use [..., A].
 

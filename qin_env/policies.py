@@ -25,11 +25,12 @@ from qin_env.core import (
     agent_names,
 )
 from qin_env.params import Params
-from qin_env.rollout import Policy
+from qin_env.rollout import HIDDEN, Policy
 
 _F = {name: i for i, name in enumerate(AGGREGATOR_FIELDS)}
 FIXED_EVE = (1, 1)  # the reference policies' eve, where eve is an agent: taps link 0 at the middle level
 CONSTANT_FIELDS = ORCHESTRATOR_COMPONENTS + AGGREGATOR_COMPONENTS  # one aggregator's share of a joint action
+REGIMES = 4  # hidden regimes of an aggregator the oracle tells apart: tapped or not x surge or not
 
 
 def heuristic_width_level(params: Params) -> int:
@@ -121,6 +122,20 @@ def _projected(want: jax.Array, mask: jax.Array, nvec: tuple[int, ...]) -> jax.A
     return jnp.stack(picks, axis=-1).astype(jnp.int32)
 
 
+def _played(table: jax.Array, obs: dict[str, jax.Array], p: Params) -> dict[str, jax.Array]:
+    """The joint action of per-aggregator levels `table` [A, 8], each component projected onto the masks."""
+    n_orch = len(ORCHESTRATOR_COMPONENTS)
+    masks = action_masks_from_obs(obs, p)
+    out = {"orchestrator": _projected(table[:, :n_orch].reshape(-1), masks["orchestrator"],
+                                      action_nvec(p, "orchestrator"))}
+    for i in range(p.n_aggregators):
+        name = f"aggregator_{i}"
+        out[name] = _projected(table[i, n_orch:], masks[name], action_nvec(p, name))
+    if "eve" in agent_names(p):
+        out["eve"] = jnp.array(FIXED_EVE, jnp.int32)
+    return out
+
+
 def constant_policy(levels: jax.Array, params: Params) -> Policy:
     """The policy that plays one joint action every slot, each component projected onto the action masks.
 
@@ -130,20 +145,34 @@ def constant_policy(levels: jax.Array, params: Params) -> Policy:
     in every slot; where eve is an agent it plays `FIXED_EVE`, as the heuristic's team does.
     """
     table = jnp.asarray(levels, jnp.int32).reshape(params.n_aggregators, len(CONSTANT_FIELDS))
-    n_orch = len(ORCHESTRATOR_COMPONENTS)
 
     def policy(key: jax.Array, obs: dict[str, jax.Array], p: Params) -> dict[str, jax.Array]:
         del key
-        masks = action_masks_from_obs(obs, p)
-        out = {"orchestrator": _projected(table[:, :n_orch].reshape(-1), masks["orchestrator"],
-                                          action_nvec(p, "orchestrator"))}
-        for i in range(p.n_aggregators):
-            name = f"aggregator_{i}"
-            out[name] = _projected(table[i, n_orch:], masks[name], action_nvec(p, name))
-        if "eve" in agent_names(p):
-            out["eve"] = jnp.array(FIXED_EVE, jnp.int32)
-        return out
+        return _played(table, obs, p)
 
+    return policy
+
+
+def hidden_regime(hidden: Mapping[str, jax.Array]) -> jax.Array:
+    """Each aggregator's hidden regime [A] in 0..REGIMES-1: 1 if its link was tapped last slot, +2 if a surge is on."""
+    return ((hidden["tap"] > 0).astype(jnp.int32) + 2 * (hidden["surge"] > 0).astype(jnp.int32)).astype(jnp.int32)
+
+
+def oracle_policy(levels: jax.Array, params: Params) -> Policy:
+    """The privileged policy that plays, per aggregator, the constant of its hidden regime (`hidden_regime`).
+
+    `levels` [REGIMES, A, 8]: row r is what each aggregator plays while its regime is r, projected
+    onto the masks as in `constant_policy`. It reads `core.privileged_view` (Eve's taps and the
+    device surges, which no observation shows), so it runs only inside `qin_env.rollout`.
+    """
+    table = jnp.asarray(levels, jnp.int32).reshape(REGIMES, params.n_aggregators, len(CONSTANT_FIELDS))
+
+    def policy(key: jax.Array, obs: dict[str, jax.Array], p: Params) -> dict[str, jax.Array]:
+        del key
+        regime = hidden_regime(obs[HIDDEN])
+        return _played(table[regime, jnp.arange(p.n_aggregators)], obs, p)
+
+    policy.privileged = True
     return policy
 
 

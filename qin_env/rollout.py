@@ -7,7 +7,9 @@ Key convention (gymnax's `RolloutWrapper` splits the same way); the only place i
 - slot t splits `split(k_run, steps)[t]` into `(k_act, k_step)`: the policy acts on `k_act`,
   `core.step` advances on `k_step` (`episode_keys`).
 
-Policies are `(key, obs_dict, params) -> action_dict` (`qin_env.policies`). Evaluation, demonstration
+Policies are `(key, obs_dict, params) -> action_dict` (`qin_env.policies`). A policy marked
+`privileged = True` (the `oracle`) also finds `core.privileged_view` of the current state under
+`obs[HIDDEN]`; no other policy ever sees it, and records keep the agents' observations only. Evaluation, demonstration
 recording, rendering and benchmarks all run episodes through `rollout`, and loops that must call an
 agent on the host once per slot take their keys from `episode_keys`, so the same policy and seed give
 the same numbers everywhere.
@@ -31,6 +33,15 @@ from qin_env.params import Params
 
 Policy = Callable[[jax.Array, dict[str, jax.Array], Params], dict[str, jax.Array]]
 TEAM = "orchestrator"  # every team agent is paid the same reward; the orchestrator's infos carry the KPIs
+HIDDEN = "hidden"  # the observation key under which a privileged policy reads the hidden state
+
+
+def act(policy: Policy, key: jax.Array, obs: dict[str, jax.Array], state: core.State,
+        params: Params) -> dict[str, jax.Array]:
+    """`policy`'s actions at `state`: a privileged policy gets `core.privileged_view(state)` beside `obs`."""
+    if getattr(policy, "privileged", False):
+        obs = {**obs, HIDDEN: core.privileged_view(state, params)}
+    return policy(key, obs, params)
 
 
 class Transition(NamedTuple):
@@ -88,7 +99,7 @@ def rollout(policy: Policy, params: Params, key: jax.Array, record: Record = tea
     def slot(carry: tuple, keys: tuple[jax.Array, jax.Array]) -> tuple[tuple, Any]:
         obs, state = carry
         k_act, k_step = keys
-        actions = policy(k_act, obs, params)
+        actions = act(policy, k_act, obs, state, params)
         next_obs, state, rewards, terminations, truncations, infos = core.step(k_step, state, actions, params,
                                                                             auto_reset)
         done = terminations["__all__"] | truncations["__all__"]

@@ -25,6 +25,7 @@ from qin_env.agents.checkpoint import FINAL_CHECKPOINT, EnvVersionError, load_me
 ENTRIES_DIR = Path(__file__).resolve().parent.parent / "entries"
 TRAINED_AGENTS = ("vqc-ppo", "mlp-ppo", "sb3-ppo")
 CONSTANT_AGENT = "best-constant"  # plays the scenarios with a pinned constant (scenarios/best_constants.json)
+ORACLE_AGENT = "oracle"  # plays the scenarios with a pinned oracle beside that constant
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,11 +143,12 @@ def _fits(path: Path, scenario: str, scenario_hash: str) -> Placement:
 def place(spec: AgentSpec, scenario: str, scenario_hash: str, entries_dir: Path = ENTRIES_DIR) -> Placement:
     """The checkpoint `spec` plays `scenario` (config hash `scenario_hash`) with, or why it does not enter it."""
     if spec.checkpoint is None:
-        if spec.agent == CONSTANT_AGENT:
-            from qin_env.agents.baselines import pinned_constant  # the agents' module: not loaded for --help
+        if spec.agent in (CONSTANT_AGENT, ORACLE_AGENT):
+            from qin_env.agents import baselines  # the agents' module: not loaded for --help
 
+            pinned = baselines.pinned_constant if spec.agent == CONSTANT_AGENT else baselines.pinned_oracle
             try:
-                pinned_constant(scenario, scenario_hash)
+                pinned(scenario, scenario_hash)
             except LookupError as missing:
                 return Placement(not_entered=str(missing))
         if spec.agent not in TRAINED_AGENTS:

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 import sys
 
 import jax
@@ -87,6 +88,13 @@ def test_bad_flags_name_the_flag_and_the_range(argv, message, capsys):
 def test_unknown_agent_lists_the_valid_ones():
     with pytest.raises(SystemExit, match="Valid agents"):
         cli.main(["evaluate", "--agent", "heuristc", "--episodes", "1"])
+
+
+@pytest.mark.parametrize("agent", ["best-constant", "oracle"])
+def test_a_reference_agent_on_a_configuration_without_a_pin_names_the_search_that_makes_it(agent):
+    with pytest.raises(SystemExit, match=re.escape("search it again with python -m qin_env.bench.best_constant "
+                                                   "--scenarios metro_qkd")):
+        cli.main(["evaluate", "--agent", agent, "--episodes", "1", "--set", "episode.max_steps=21"])
 
 
 def test_missing_checkpoint_folder_is_reported_as_a_bad_flag(tmp_path, capsys):

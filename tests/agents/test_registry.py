@@ -106,7 +106,7 @@ def test_fixed_baseline_reset_switches_scenario():
 
 def test_list_agents_describes_every_builtin():
     listed = agents.list_agents()
-    assert {"random", "heuristic", "noop", "best-constant", "sb3-ppo", "vqc-ppo", "mlp-ppo"} <= set(listed)
+    assert {"random", "heuristic", "noop", "best-constant", "oracle", "sb3-ppo", "vqc-ppo", "mlp-ppo"} <= set(listed)
     assert all(isinstance(d, str) and d and "\n" not in d for d in listed.values())
 
 
