@@ -1,13 +1,16 @@
-"""`qin train` on real processes: the folder lock, --overwrite, and a SIGKILLed run resumed to the bit.
+"""`qin train` end to end: its files, `qin evaluate` of its folder, the folder lock, --overwrite, and a
+SIGKILLed run resumed to the bit.
 
-The flags are tests/agents/test_cli.py's (2 seeds x 2 updates of 32 envs x 100 steps), so in a full
-run every program here comes out of the session's compilation cache; `--checkpoint-every 1` saves
-the training state after the first update, where the run is killed.
+One tiny run in this process (2 seeds x 2 updates of 32 envs x 100 steps) is the reference every test
+reads; the real processes after it (the run that is killed, its resume) take every program from the
+session's compilation cache. `--checkpoint-every 1` saves the training state after the first update,
+where the run is killed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import io
 import json
@@ -21,6 +24,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -86,27 +90,23 @@ def set_env_version(monkeypatch: pytest.MonkeyPatch, version: int) -> None:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """An uninterrupted run and, beside it, one SIGKILLed after its first training state and resumed.
+    """The uninterrupted run (in this process) and, beside it, one SIGKILLed after its first training state and
+    resumed.
 
-    Each run after the first compiles nothing: the interrupted one starts once the uninterrupted one
-    has saved its first training state (its trainer's programs are in the compilation cache by
-    then), and the resume once it has finished (its evaluation programs too). The interrupted one
-    starts with --overwrite over an older run's files; while it runs, a second `qin train` on its
-    folder is tried in this process.
+    The interrupted one starts with --overwrite over an older run's files; while it runs, a second
+    `qin train` on its folder is tried in this process.
     """
     reference = tmp_path_factory.mktemp("reference")
-    uninterrupted = subprocess.Popen(qin_train(reference), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    status, printed = in_process([*FLAGS, "--out", str(reference)])
+    assert status == 0, printed[-2000:]
     out = tmp_path_factory.mktemp("interrupted")
     for name in ("summary.json", "metrics.csv", "checkpoint_seed7.qinckpt", ".metrics.csv.k1ll3d_x.tmp"):
         (out / name).write_text("from an older run")
     (out / "tensorboard").mkdir()
     (out / "tensorboard" / "events").write_text("old events")
     (out / "notes.txt").write_text("mine, not qin's")
-    started = [uninterrupted]
+    process = subprocess.Popen(qin_train(out, "--overwrite"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        wait_for((reference / STATE_FILE).exists, uninterrupted, f"the uninterrupted run's {STATE_FILE}")
-        process = subprocess.Popen(qin_train(out, "--overwrite"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        started.append(process)
         lock = out / ".lock"
         wait_for(lambda: lock.exists() and lock.read_text().strip() == str(process.pid), process, "lock")
         second = in_process([*FLAGS, "--out", str(out)])
@@ -115,15 +115,12 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
         process.communicate()
         after_kill = sorted(p.name for p in out.iterdir())
         killed_at = load_metadata(out / STATE_FILE)["update"]
-        _, errors = uninterrupted.communicate(timeout=600)
-        assert uninterrupted.returncode == 0, errors.decode()[-2000:]
         resumed = subprocess.run(qin_train(out, "--resume"), check=True, capture_output=True, text=True,
                                  timeout=600)
     finally:
-        for run in started:
-            if run.poll() is None:  # a failed step above: end what this fixture started
-                run.kill()
-                run.communicate()
+        if process.poll() is None:  # a failed step above: end what this fixture started
+            process.kill()
+            process.communicate()
     return {"reference": reference, "out": out, "pid": process.pid, "second": second, "after_kill": after_kill,
             "killed_at": killed_at, "resumed": resumed.stdout}
 
@@ -138,6 +135,55 @@ def reference(runs: dict) -> Path:
 def interrupted(runs: dict) -> dict:
     """The interrupted run: its folder, PID, what a second run on it said, its files after the kill."""
     return runs
+
+
+def test_train_writes_metrics_curve_checkpoints_and_summary(reference):
+    for name in ("metrics.csv", "learning_curve.png", "checkpoint_final.qinckpt", "checkpoint_seed0.qinckpt",
+                 "checkpoint_seed1.qinckpt", "summary.json"):
+        assert (reference / name).stat().st_size > 0
+    rows = list(csv.DictReader((reference / "metrics.csv").open()))
+    assert {row["seed"] for row in rows} == {"0", "1"}
+    assert "episode_return" in rows[0]
+    summary = json.loads((reference / "summary.json").read_text())
+    assert set(summary["references"]) == {"random", "heuristic"}
+    assert summary["parameters_per_agent_network"] > 0
+    assert summary["training_seed"] == 0 and summary["evaluation"]["seed"] == 1000
+    assert summary["hyperparameters"]["num_envs"] > 0 and summary["hyperparameters"]["lr"] > 0
+    assert summary["env_version"] >= 1 and summary["versions"]["jax"] == jax.__version__
+    assert summary["git_commit"]
+
+
+def test_evaluate_accepts_a_train_folder_and_writes_mean_return(reference, tmp_path):
+    out = tmp_path / "eval.json"
+    assert cli.main(["evaluate", "--agent", "mlp-ppo", "--checkpoint", str(reference), "--episodes", "2",
+                     "--set", "episode.max_steps=20", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert isinstance(result["mean_return"], float)
+    assert "model_quality" in result["kpi"]
+
+
+def test_train_reports_the_evaluation_that_qin_evaluate_of_its_checkpoint_gives(reference, tmp_path):
+    summary = json.loads((reference / "summary.json").read_text())
+    best = next(s for s in summary["per_seed"] if s["seed"] == summary["final_checkpoint_seed"])
+    out = tmp_path / "eval.json"
+    assert cli.main(["evaluate", "--agent", "mlp-ppo", "--checkpoint", str(reference), "--set", "episode.max_steps=20",
+                     "--seed", str(summary["evaluation"]["seed"]), "--episodes", str(summary["evaluation"]["episodes"]),
+                     "--json", str(out)]) == 0
+    replayed = json.loads(out.read_text())
+    assert replayed["returns"] == best["returns"]
+    assert replayed["mean_return"] == best["mean_return"]
+    assert {s["seed"] for s in summary["per_seed"]} == {0, 1}  # training seeds, not the evaluation seed
+
+
+def test_a_checkpoint_for_another_scenario_configuration_is_refused(reference):
+    with pytest.raises(SystemExit, match=r"config_hash|scenario"):
+        cli.main(["evaluate", "--agent", "mlp-ppo", "--checkpoint", str(reference), "--episodes", "1"])
+
+
+def test_a_checkpoint_of_another_kind_is_refused(reference):
+    with pytest.raises(SystemExit, match="kind"):
+        cli.main(["evaluate", "--agent", "vqc-ppo", "--checkpoint", str(reference), "--episodes", "1",
+                  "--set", "episode.max_steps=20"])
 
 
 def test_a_killed_run_resumes_to_the_bit_of_an_uninterrupted_one(reference, interrupted):
